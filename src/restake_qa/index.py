@@ -1,0 +1,605 @@
+"""Build, publish and load the index folder.
+
+Layout of the data folder::
+
+    <data_dir>/
+      CURRENT                 name of the live build (switched with os.replace)
+      build.lock              held (flock) by the one build that may run
+      cache/embeddings.sqlite embeddings by (model id, sha256 of the embedded text)
+      builds/<version>/       one complete build:
+        manifest.json           written last; format, model, chunker, corpus hash, counts, files
+        chunks.jsonl            row i = FAISS id i
+        sections.json           the table of contents
+        vectors.faiss           inner-product index over normalised embeddings
+        lexical/                BM25 (bm25s) over the chunks' jieba tokens
+      builds/.staging-*/      a build in progress; removed by the next build if left behind
+
+A build is written into a staging folder, validated (it loads, counts and dimensions agree,
+a smoke query finds its own chunk), renamed into ``builds/`` and only then made live by
+replacing ``CURRENT``. The previous build is kept for ``rollback``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .chunking import Chunk, ChunkerSettings, Sentence, chunk_sections, section_sentences
+from .corpus import Section, corpus_hash, load_corpus
+from .embedding import Embedder
+from .text import TextTools, load_glossary
+
+FORMAT_VERSION = 1
+#: Below this many chunks the index is exact (flat inner product); above it, HNSW.
+EXACT_SEARCH_LIMIT = 20_000
+KEEP_BUILDS = 3
+
+Progress = Callable[[str], None]
+
+
+class IndexLoadError(RuntimeError):
+    """The index folder is missing, incomplete or does not match; the message says the fix."""
+
+
+class BuildLockedError(RuntimeError):
+    """Another build holds the lock."""
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    version: str
+    up_to_date: bool = False
+    sections: int = 0
+    chunks: int = 0
+    sections_added: tuple[str, ...] = ()
+    sections_changed: tuple[str, ...] = ()
+    sections_removed: tuple[str, ...] = ()
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    embedded: int = 0
+    reused: int = 0
+    repaired: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        if self.up_to_date:
+            return f"index {self.version} is up to date; nothing to do"
+        return (
+            f"built {self.version}: {self.sections} sections, {self.chunks} chunks "
+            f"(sections +{len(self.sections_added)} ~{len(self.sections_changed)} "
+            f"-{len(self.sections_removed)}; chunks +{self.chunks_added} -{self.chunks_removed}; "
+            f"embedded {self.embedded}, reused {self.reused}"
+            + (f", repaired {self.repaired} corrupt cache entries" if self.repaired else "")
+            + f") in {self.seconds:.1f} s"
+        )
+
+
+@dataclass
+class Index:
+    """A loaded build: chunks, sections, the FAISS index and the BM25 index."""
+
+    path: Path
+    manifest: dict[str, Any]
+    chunks: list[Chunk]
+    chunk_tokens: list[list[str]]
+    sections: list[Section]
+    vectors: Any  # faiss.Index
+    lexical: Any  # bm25s.BM25
+    sentences: list[Sentence] = field(default_factory=list)
+    sentence_vectors: np.ndarray | None = None
+    section_by_key: dict[str, Section] = field(default_factory=dict)
+
+    @property
+    def version(self) -> str:
+        return self.manifest["version"]
+
+    @property
+    def model_id(self) -> str:
+        return self.manifest["model"]["id"]
+
+    @property
+    def dimension(self) -> int:
+        return int(self.manifest["model"]["dimension"])
+
+
+# paths ------------------------------------------------------------------------------------
+def builds_dir(data_dir: Path) -> Path:
+    return data_dir / "builds"
+
+
+def current_version(data_dir: Path) -> str | None:
+    try:
+        name = (data_dir / "CURRENT").read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    return name or None
+
+
+def current_path(data_dir: Path) -> Path:
+    version = current_version(data_dir)
+    if version is None:
+        raise IndexLoadError(
+            f"no index in {data_dir}; run `restake-qa build` (or set RESTAKE_QA_DATA_DIR to the "
+            "folder that holds one)"
+        )
+    return builds_dir(data_dir) / version
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _publish(data_dir: Path, version: str) -> None:
+    _write_atomic(data_dir / "CURRENT", (version + "\n").encode())
+
+
+# lock -------------------------------------------------------------------------------------
+@contextmanager
+def build_lock(data_dir: Path, wait: float = 0.0) -> Iterator[None]:
+    """Hold the data folder's build lock; wait up to ``wait`` seconds, then refuse."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fh = open(data_dir / "build.lock", "a+")
+    deadline = time.monotonic() + wait
+    try:
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    fh.seek(0)
+                    holder = fh.read().strip() or "another process"
+                    raise BuildLockedError(
+                        f"another build is running in {data_dir} ({holder}); wait for it to "
+                        "finish or pass --wait SECONDS"
+                    ) from None
+                time.sleep(0.1)
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()} since {datetime.now(UTC).isoformat(timespec='seconds')}")
+        fh.flush()
+        yield
+    finally:
+        fh.close()  # closing releases the flock
+
+
+# embedding cache --------------------------------------------------------------------------
+class EmbeddingCache:
+    """Embeddings by (model id, sha256 of the text), in SQLite; corrupt rows are detected."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.db = sqlite3.connect(path, timeout=30)
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS embeddings (model TEXT, key TEXT, dim INTEGER, "
+            "vector BLOB, checksum TEXT, PRIMARY KEY (model, key))"
+        )
+        self.repaired = 0
+
+    @staticmethod
+    def key(text: str) -> str:
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def get_many(self, model: str, dim: int, keys: list[str]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        for start in range(0, len(keys), 500):
+            batch = keys[start : start + 500]
+            rows = self.db.execute(
+                f"SELECT key, dim, vector, checksum FROM embeddings WHERE model = ? AND key IN "
+                f"({','.join('?' * len(batch))})",
+                [model, *batch],
+            ).fetchall()
+            for key, row_dim, blob, checksum in rows:
+                ok = (
+                    row_dim == dim
+                    and isinstance(blob, bytes)
+                    and len(blob) == dim * 4
+                    and hashlib.sha256(blob).hexdigest() == checksum
+                )
+                if ok:
+                    found[key] = np.frombuffer(blob, dtype=np.float32)
+                else:
+                    self.repaired += 1
+        return found
+
+    def put_many(self, model: str, items: list[tuple[str, np.ndarray]]) -> None:
+        with self.db:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?, ?)",
+                [
+                    (model, key, int(vec.shape[0]), blob, hashlib.sha256(blob).hexdigest())
+                    for key, vec in items
+                    for blob in [np.ascontiguousarray(vec, dtype=np.float32).tobytes()]
+                ],
+            )
+
+    def close(self) -> None:
+        self.db.close()
+
+
+# build ------------------------------------------------------------------------------------
+def build_settings_of(settings: dict[str, Any]) -> ChunkerSettings:
+    return ChunkerSettings(
+        target=int(settings.get("chunk_target_tokens", ChunkerSettings.target)),
+        maximum=int(settings.get("chunk_max_tokens", ChunkerSettings.maximum)),
+    )
+
+
+def make_vector_index(vectors: np.ndarray):
+    """Exact inner product up to EXACT_SEARCH_LIMIT vectors, HNSW above it."""
+    import faiss
+
+    n, dim = vectors.shape
+    if n <= EXACT_SEARCH_LIMIT:
+        index = faiss.IndexFlatIP(dim)
+    else:
+        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.hnsw.efSearch = 128
+    if n:
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+def build_index(
+    corpus_dir: Path,
+    data_dir: Path,
+    embedder: Embedder,
+    settings: dict[str, Any],
+    *,
+    tools: TextTools | None = None,
+    force: bool = False,
+    wait: float = 0.0,
+    progress: Progress | None = None,
+) -> BuildReport:
+    """Build the index of ``corpus_dir`` into ``data_dir`` and publish it atomically.
+
+    Nothing is written until the corpus has parsed; a failed build leaves the live index as
+    it was. Returns what changed.
+    """
+    say = progress or (lambda message: None)
+    started = time.monotonic()
+    chunker = build_settings_of(settings)
+    # Parse first: bad input fails before the lock, the cache or any folder is touched.
+    content_hash = corpus_hash(corpus_dir)
+    sections = load_corpus(corpus_dir)
+    with build_lock(data_dir, wait=wait):
+        _clean_staging(data_dir)
+        live = _live_manifest(data_dir)
+        fingerprint = {
+            "corpus_sha256": content_hash,
+            "model": embedder.model_id,
+            "chunker": asdict(chunker),
+            "format": FORMAT_VERSION,
+        }
+        if live and not force and _fingerprint(live) == fingerprint:
+            return BuildReport(version=live["version"], up_to_date=True, sections=live["counts"]["sections"], chunks=live["counts"]["chunks"])
+        say(f"parsed {len(sections)} sections from {corpus_dir}")
+        tools = tools or TextTools(load_glossary(corpus_dir / "glossary.toml"))
+        chunks = chunk_sections(sections, tools, chunker)
+        say(f"cut {len(chunks)} chunks (target {chunker.target}, max {chunker.maximum} jieba tokens)")
+        sentences = [x for s in sections for x in section_sentences(s)]
+        all_vectors, embedded, reused, repaired = _embed_with_cache(
+            [c.embedding_text for c in chunks] + [x.text for x in sentences],
+            embedder, data_dir / "cache" / "embeddings.sqlite", say,
+        )
+        vectors, sentence_vectors = all_vectors[: len(chunks)], all_vectors[len(chunks) :]
+        tokens = [tools.lexical_tokens(c.display_text + " " + c.title) for c in chunks]
+        changes = _diff(_live_chunk_index(data_dir, live), sections, chunks)
+        version = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + content_hash[:8]
+        staging = builds_dir(data_dir) / f".staging-{version}-{os.getpid()}"
+        staging.mkdir(parents=True)
+        say(f"writing build {version}")
+        manifest = _write_build(
+            staging, version, sections, chunks, tokens, vectors, sentences, sentence_vectors,
+            embedder, chunker, fingerprint, previous=live["version"] if live else None,
+        )
+        _validate(staging, embedder)
+        final = builds_dir(data_dir) / version
+        os.replace(staging, final)
+        _fsync_dir(builds_dir(data_dir))
+        _publish(data_dir, version)
+        _prune(data_dir, keep={version, manifest.get("previous") or ""})
+        return BuildReport(
+            version=version, sections=len(sections), chunks=len(chunks), embedded=embedded,
+            reused=reused, repaired=repaired, seconds=time.monotonic() - started, **changes,
+        )
+
+
+def _fingerprint(manifest: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "corpus_sha256": manifest.get("corpus_sha256"),
+        "model": manifest.get("model", {}).get("id"),
+        "chunker": manifest.get("chunker"),
+        "format": manifest.get("format_version"),
+    }
+
+
+def _live_manifest(data_dir: Path) -> dict[str, Any] | None:
+    version = current_version(data_dir)
+    if not version:
+        return None
+    try:
+        return json.loads((builds_dir(data_dir) / version / "manifest.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return None  # a broken live build is rebuilt from scratch
+
+
+def _live_chunk_index(data_dir: Path, live: dict[str, Any] | None) -> dict[str, set[str]]:
+    """Section key → chunk ids of the build that was live before this one."""
+    if not live:
+        return {}
+    out: dict[str, set[str]] = {}
+    path = builds_dir(data_dir) / live["version"] / "chunks.jsonl"
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                row = json.loads(line)
+                out.setdefault(f"{row['source']}#{row['anchor']}", set()).add(row["id"])
+    except (OSError, ValueError):
+        return {}
+    return out
+
+
+def _diff(live_chunks: dict[str, set[str]], sections: list[Section], chunks: list[Chunk]) -> dict[str, Any]:
+    new: dict[str, set[str]] = {s.key: set() for s in sections}
+    for c in chunks:
+        new[c.section_key].add(c.id)
+    old_ids = set().union(*live_chunks.values()) if live_chunks else set()
+    new_ids = {c.id for c in chunks}
+    return {
+        "sections_added": tuple(k for k in new if k not in live_chunks) if live_chunks else tuple(new),
+        "sections_changed": tuple(k for k in new if k in live_chunks and live_chunks[k] != new[k]),
+        "sections_removed": tuple(k for k in live_chunks if k not in new),
+        "chunks_added": len(new_ids - old_ids),
+        "chunks_removed": len(old_ids - new_ids),
+    }
+
+
+def _embed_with_cache(
+    texts: list[str], embedder: Embedder, cache_path: Path, say: Progress
+) -> tuple[np.ndarray, int, int, int]:
+    """Embeddings of ``texts`` (passage prompt), from the cache where possible; returns the
+    vectors and the counts embedded, reused and repaired (corrupt cache rows)."""
+    cache = EmbeddingCache(cache_path)
+    try:
+        keys = [EmbeddingCache.key(t) for t in texts]
+        found = cache.get_many(embedder.model_id, embedder.dimension, list(dict.fromkeys(keys)))
+        todo = list(dict.fromkeys(k for k in keys if k not in found))
+        text_of = dict(zip(keys, texts))
+        if todo:
+            say(f"embedding {len(todo)} new or changed texts ({len(keys) - len(todo)} from cache)")
+            step = max(1, len(todo) // 20)
+
+            def report(done: int, total: int) -> None:
+                if done == total or done % step < getattr(embedder, "batch_size", 1):
+                    say(f"  embedded {done}/{total}")
+
+            fresh = embedder.embed_passages([text_of[k] for k in todo], progress=report)
+            cache.put_many(embedder.model_id, list(zip(todo, fresh)))
+            found.update(zip(todo, fresh))
+        else:
+            say(f"all {len(keys)} embeddings come from the cache")
+        if keys:
+            vectors = np.vstack([found[k] for k in keys]).astype(np.float32)
+        else:
+            vectors = np.zeros((0, embedder.dimension), dtype=np.float32)
+        return vectors, len(todo), len(keys) - len(todo), cache.repaired
+    finally:
+        cache.close()
+
+
+def _write_build(
+    folder: Path,
+    version: str,
+    sections: list[Section],
+    chunks: list[Chunk],
+    tokens: list[list[str]],
+    vectors: np.ndarray,
+    sentences: list[Sentence],
+    sentence_vectors: np.ndarray,
+    embedder: Embedder,
+    chunker: ChunkerSettings,
+    fingerprint: dict[str, Any],
+    previous: str | None,
+) -> dict[str, Any]:
+    import bm25s
+    import faiss
+
+    with open(folder / "chunks.jsonl", "w", encoding="utf-8") as fh:
+        for chunk, toks in zip(chunks, tokens):
+            row = asdict(chunk)
+            row["lexical_tokens"] = toks
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    (folder / "sections.json").write_text(
+        json.dumps([asdict(s) for s in sections], ensure_ascii=False, indent=1), encoding="utf-8"
+    )
+    faiss.write_index(make_vector_index(vectors), str(folder / "vectors.faiss"))
+    with open(folder / "sentences.jsonl", "w", encoding="utf-8") as fh:
+        for sentence in sentences:
+            fh.write(json.dumps(asdict(sentence), ensure_ascii=False) + "\n")
+    np.save(folder / "sentences.npy", sentence_vectors.astype(np.float32))
+    lexical = bm25s.BM25()
+    lexical.index(tokens if tokens else [[""]], show_progress=False)
+    lexical.save(str(folder / "lexical"))
+    files = {
+        str(p.relative_to(folder)): _sha256_file(p)
+        for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "package_version": __version__,
+        "version": version,
+        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "previous": previous,
+        "model": {
+            "id": embedder.model_id,
+            "source": embedder.source,
+            "dimension": embedder.dimension,
+            "prompts": {"query": "query: ", "passage": "passage: "},
+        },
+        "chunker": asdict(chunker),
+        "lexical": {"library": "bm25s", "tokens": "jieba words of OpenCC tw2sp, lower-cased"},
+        "vector_index": "flat-ip" if len(chunks) <= EXACT_SEARCH_LIMIT else "hnsw-ip",
+        "corpus_sha256": fingerprint["corpus_sha256"],
+        "counts": {"sections": len(sections), "chunks": len(chunks), "sentences": len(sentences)},
+        "files": files,
+    }
+    _write_atomic(folder / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=1).encode())
+    return manifest
+
+
+def _validate(folder: Path, embedder: Embedder) -> None:
+    index = load_index_folder(folder, expected_model=embedder.model_id)
+    if index.chunks:
+        vec = index.vectors.reconstruct(0).reshape(1, -1)
+        _, ids = index.vectors.search(vec, 1)
+        if int(ids[0][0]) < 0:
+            raise IndexLoadError(f"{folder}: smoke query found nothing; the build was not published")
+
+
+def _clean_staging(data_dir: Path) -> None:
+    folder = builds_dir(data_dir)
+    if folder.is_dir():
+        for leftover in folder.glob(".staging-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _prune(data_dir: Path, keep: set[str]) -> None:
+    folder = builds_dir(data_dir)
+    builds = sorted((p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
+    for old in builds[:-KEEP_BUILDS]:
+        if old.name not in keep:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def rollback(data_dir: Path, expected_model: str | None = None) -> str:
+    """Make the build before the live one live again; returns its version."""
+    with build_lock(data_dir):
+        live = _live_manifest(data_dir)
+        if not live:
+            raise IndexLoadError(f"no live index in {data_dir} to roll back from")
+        previous = live.get("previous")
+        if not previous or not (builds_dir(data_dir) / previous).is_dir():
+            raise IndexLoadError(f"index {live['version']} has no earlier build kept to roll back to")
+        load_index_folder(builds_dir(data_dir) / previous, expected_model=expected_model)
+        _publish(data_dir, previous)
+        return previous
+
+
+# load -------------------------------------------------------------------------------------
+def load_index(data_dir: Path, expected_model: str | None = None) -> Index:
+    """Load the live build of ``data_dir``; see :func:`load_index_folder` for the checks."""
+    return load_index_folder(current_path(data_dir), expected_model=expected_model)
+
+
+def load_index_folder(folder: Path, expected_model: str | None = None, verify: bool = True) -> Index:
+    """Load one build folder, checking its manifest, files and model."""
+    import bm25s
+    import faiss
+
+    manifest_path = folder / "manifest.json"
+    if not manifest_path.exists():
+        raise IndexLoadError(f"{manifest_path} is missing: the build is incomplete; run `restake-qa build`")
+    try:
+        manifest = json.loads(manifest_path.read_text("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise IndexLoadError(f"{manifest_path} is not valid JSON; run `restake-qa build --force`") from None
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexLoadError(
+            f"{folder} has index format {manifest.get('format_version')}, this restake-qa reads "
+            f"format {FORMAT_VERSION}; run `restake-qa build --force`"
+        )
+    if expected_model and manifest["model"]["id"] != expected_model:
+        raise IndexLoadError(
+            f"{folder} was built with model {manifest['model']['id']!r} but the configured model is "
+            f"{expected_model!r}; rebuild with `restake-qa build --force` or set RESTAKE_QA_MODEL "
+            f"to {manifest['model']['id']!r}"
+        )
+    for name, digest in manifest.get("files", {}).items():
+        path = folder / name
+        if not path.exists():
+            raise IndexLoadError(f"{path} is missing; run `restake-qa build --force`")
+        if verify and _sha256_file(path) != digest:
+            raise IndexLoadError(f"{path} is corrupted (checksum mismatch); run `restake-qa build --force`")
+    try:
+        chunks, tokens = [], []
+        with open(folder / "chunks.jsonl", encoding="utf-8") as fh:
+            for line in fh:
+                row = json.loads(line)
+                tokens.append(row.pop("lexical_tokens"))
+                row["path"] = tuple(row["path"])
+                chunks.append(Chunk(**row))
+        sections = []
+        for row in json.loads((folder / "sections.json").read_text("utf-8")):
+            from .corpus import Link
+
+            row["path"] = tuple(row["path"])
+            row["lines"] = tuple(row["lines"])
+            row["links"] = tuple(Link(**link) for link in row["links"])
+            row["attachments"] = tuple(tuple(a) for a in row["attachments"])
+            sections.append(Section(**row))
+        with open(folder / "sentences.jsonl", encoding="utf-8") as fh:
+            sentences = [Sentence(**json.loads(line)) for line in fh]
+        sentence_vectors = np.load(folder / "sentences.npy")
+        vectors = faiss.read_index(str(folder / "vectors.faiss"))
+        lexical = bm25s.BM25.load(str(folder / "lexical"))
+    except Exception as exc:  # any unreadable file is the same problem to the user
+        raise IndexLoadError(f"{folder} cannot be read ({type(exc).__name__}: {exc}); run `restake-qa build --force`") from None
+    counts = manifest["counts"]
+    dim = int(manifest["model"]["dimension"])
+    if (
+        len(chunks) != counts["chunks"] or vectors.ntotal != counts["chunks"] or vectors.d != dim
+        or sentence_vectors.shape != (len(sentences), dim)
+    ):
+        raise IndexLoadError(
+            f"{folder}: manifest says {counts['chunks']} chunks of dimension {dim}, files hold "
+            f"{len(chunks)} chunks and {vectors.ntotal} vectors of dimension {vectors.d}; "
+            "run `restake-qa build --force`"
+        )
+    return Index(
+        path=folder, manifest=manifest, chunks=chunks, chunk_tokens=tokens, sections=sections,
+        vectors=vectors, lexical=lexical, sentences=sentences, sentence_vectors=sentence_vectors,
+        section_by_key={s.key: s for s in sections},
+    )

@@ -1,0 +1,135 @@
+"""The question-answering engine one process shares: model, text tools and the live index.
+
+The model and the jieba/OpenCC tools load once. The index is held as one immutable
+``(Index, Retriever)`` snapshot: a request takes the snapshot once and uses it throughout, so
+it never mixes two builds. A newly published build (``CURRENT`` changed) is loaded in a
+background thread and swapped in by one reference assignment; requests are never blocked
+or failed by a reload.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .answer import Answer, compose
+from .config import corpus_dir
+from .embedding import Embedder
+from .index import BuildReport, Index, IndexLoadError, build_index, current_version, load_index
+from .retrieval import Retriever
+from .text import TextTools, load_glossary
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    index: Index
+    retriever: Retriever
+
+
+class Engine:
+    """Loads and serves answers from the live index of ``settings['data_dir']``."""
+
+    def __init__(
+        self,
+        settings: dict[str, Any],
+        embedder: Embedder | None = None,
+        tools: TextTools | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.data_dir = Path(settings["data_dir"])
+        self.corpus_dir = corpus_dir(settings)
+        self.progress = progress
+        self.tools = tools or TextTools(load_glossary(self.corpus_dir / "glossary.toml"))
+        if embedder is None:
+            from .embedding import load_embedder
+
+            embedder = load_embedder(settings, progress=progress)
+        self.embedder = embedder
+        self._snapshot: Snapshot | None = None
+        self.error: str | None = None
+        self._reload_lock = threading.Lock()
+        self._last_check = 0.0
+        self._loading = False
+        self.reload()
+
+    # index lifecycle ------------------------------------------------------------------
+    @property
+    def snapshot(self) -> Snapshot:
+        """The live snapshot, checking (at most every ``reload_interval`` s) for a new build."""
+        self._maybe_reload()
+        snap = self._snapshot
+        if snap is None:
+            raise IndexLoadError(self.error or f"no index loaded from {self.data_dir}")
+        return snap
+
+    def reload(self) -> bool:
+        """Load the build ``CURRENT`` names if it is not the one being served; True if swapped."""
+        with self._reload_lock:
+            version = current_version(self.data_dir)
+            if self._snapshot is not None and self._snapshot.index.version == version:
+                return False
+            try:
+                index = load_index(self.data_dir, expected_model=self.embedder.model_id)
+                snap = Snapshot(index, Retriever(index, self.embedder, self.tools, self.settings))
+            except IndexLoadError as exc:
+                # Keep serving the old build if there is one; report the problem.
+                self.error = str(exc)
+                return False
+            self._snapshot = snap
+            self.error = None
+            return True
+
+    def _maybe_reload(self) -> None:
+        now = time.monotonic()
+        interval = float(self.settings.get("reload_interval", 1.0))
+        if self._loading or now - self._last_check < interval:
+            return
+        self._last_check = now
+        version = current_version(self.data_dir)
+        current = self._snapshot.index.version if self._snapshot else None
+        if version is None or version == current:
+            return
+        if self._snapshot is None:
+            self.reload()  # nothing to serve meanwhile: load now
+            return
+        self._loading = True
+
+        def work() -> None:
+            try:
+                self.reload()
+            finally:
+                self._loading = False
+
+        threading.Thread(target=work, name="restake-qa-reload", daemon=True).start()
+
+    def build(self, *, force: bool = False, wait: float = 0.0, progress=None) -> BuildReport:
+        """Build from the corpus folder and swap the new index in."""
+        report = build_index(
+            self.corpus_dir, self.data_dir, self.embedder, self.settings,
+            force=force, wait=wait, progress=progress or self.progress,
+        )
+        self.reload()
+        return report
+
+    # answers --------------------------------------------------------------------------
+    def answer(self, question: str, history: list[dict[str, str]] | None = None, top_k: int | None = None) -> tuple[Answer, str]:
+        """The answer and the version of the index it came from."""
+        snap = self.snapshot
+        return compose(snap.retriever, question, history=history, top_k=top_k), snap.index.version
+
+    def health(self) -> dict[str, Any]:
+        snap = self._snapshot
+        return {
+            "status": "ok" if snap else "error",
+            "index_version": snap.index.version if snap else None,
+            "model": self.embedder.model_id,
+            "model_source": getattr(self.embedder, "source", None),
+            "chunks": len(snap.index.chunks) if snap else 0,
+            "sections": len(snap.index.sections) if snap else 0,
+            "error": self.error,
+        }

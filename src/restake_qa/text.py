@@ -1,0 +1,195 @@
+"""Language tools shared by chunking, the lexical index and answers.
+
+One :class:`TextTools` holds the configured jieba ``Tokenizer`` (the glossary as user
+dictionary), the OpenCC converters and the glossary itself; it is passed to whoever needs
+it rather than living in module globals.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import jieba
+import opencc
+
+jieba.setLogLevel(logging.WARNING)
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN = re.compile(r"[a-z0-9]")
+_PROTECTED = re.compile(r"https?://\S+|[A-Za-z0-9][A-Za-z0-9'’._%+-]*[A-Za-z0-9%]|[A-Za-z0-9]")
+
+# Words that carry no topic: question scaffolding in both scripts and English.
+STOPWORDS = frozenset(
+    """
+    的 了 是 在 和 与 及 或 有 我 我们 你 您 他 他们 她 它 它们 这 那 这个 那个 这些 那些 什么 甚么
+    怎么 怎样 如何 吗 呢 吧 啊 呀 嘛 哪 哪些 哪个 为什么 为何 是否 能 能够 可以 会 要 就 都 也 还 又 把
+    被 给 让 对 从 到 向 于 以 之 其 而 并 但 如果 因为 所以 一个 一种 一些 些 个 种 么 请问 请 告诉
+    说 讲 一下 有没有 是不是 多少 几 吗 么 嗯 喔 哦 跟 与 同 上 中 里 内 时 后 前 等 着 过 地 得 所
+    the a an is are was were be been being do does did of to in on for with by as at from that this these
+    those it its what which who whom how why when where can could should would will shall may might
+    i me my we our you your he she they them their there here and or but if then so than about into
+    any some much many more most not no yes please tell explain mean means vs versus
+    """.split()
+)
+
+
+@dataclass(frozen=True)
+class Term:
+    """A glossary entry: the page's term, its English name, other spellings, an explanation."""
+
+    term: str
+    english: str
+    aliases: tuple[str, ...]
+    explanation: str
+
+
+def load_glossary(path: Path) -> list[Term]:
+    """Read ``glossary.toml``; a missing file is an empty glossary."""
+    if not path.exists():
+        return []
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not valid TOML ({exc}); fix the file and retry") from None
+    terms = []
+    for i, entry in enumerate(data.get("term", [])):
+        if not entry.get("term"):
+            raise ValueError(f"{path}: entry {i + 1} has no `term`")
+        terms.append(
+            Term(
+                term=entry["term"],
+                english=entry.get("english", ""),
+                aliases=tuple(entry.get("aliases", ())),
+                explanation=entry.get("explanation", ""),
+            )
+        )
+    return terms
+
+
+class TextTools:
+    """Script conversion, jieba tokenisation and glossary look-ups, configured once."""
+
+    def __init__(self, glossary: list[Term] | None = None) -> None:
+        self.glossary = list(glossary or [])
+        self._t2s = opencc.OpenCC("tw2sp")
+        self._s2t = opencc.OpenCC("s2twp")
+        self._lock = threading.Lock()  # OpenCC converters are not documented as thread-safe
+        self.tokenizer = jieba.Tokenizer()
+        self.tokenizer.initialize()
+        # English names and aliases → the page's term, for expanding English questions.
+        self._expansions: list[tuple[re.Pattern[str], str]] = []
+        for term in self.glossary:
+            for word in {term.term, *term.aliases}:
+                norm = self.normalize(word)
+                if _CJK.search(norm):
+                    self.tokenizer.add_word(norm, freq=200000)
+            for alias in {*term.aliases, term.english}:
+                if alias and not _CJK.search(alias):
+                    pattern = re.compile(rf"(?<![a-z0-9]){re.escape(alias.lower())}(?![a-z0-9])")
+                    self._expansions.append((pattern, self.normalize(term.term)))
+
+    # scripts -----------------------------------------------------------------------------
+    def to_simplified(self, text: str) -> str:
+        with self._lock:
+            return self._t2s.convert(text)
+
+    def to_traditional(self, text: str) -> str:
+        with self._lock:
+            return self._s2t.convert(text)
+
+    def normalize(self, text: str) -> str:
+        """The form lexical matching works on: Simplified script, lower case."""
+        return self.to_simplified(text).lower()
+
+    # tokens ------------------------------------------------------------------------------
+    def segments(self, text: str) -> list[tuple[str, int, int]]:
+        """jieba words of ``text`` with their character offsets in ``text``.
+
+        Segmentation runs on the Simplified form (jieba's dictionary is Simplified) when the
+        conversion keeps the length, so offsets map one to one; URLs, Latin words and numbers
+        are always one segment.
+        """
+        simplified = self.to_simplified(text)
+        basis = simplified if len(simplified) == len(text) else text
+        words = [(w, s, e) for w, s, e in self.tokenizer.tokenize(basis, HMM=True)]
+        protected = [(m.start(), m.end()) for m in _PROTECTED.finditer(text)]
+        if not protected:
+            return [(text[s:e], s, e) for _, s, e in words]
+        # Merge jieba words that fall inside one protected span (a URL, 2.5, e-mail…).
+        out: list[tuple[str, int, int]] = []
+        pi = 0
+        for _, s, e in words:
+            while pi < len(protected) and protected[pi][1] <= s:
+                pi += 1
+            if pi < len(protected) and protected[pi][0] < e and s < protected[pi][1]:
+                ps, pe = protected[pi]
+                start, end = min(s, ps), max(e, pe)
+                if out and out[-1][2] > start:
+                    start = min(out[-1][1], start)
+                    out.pop()
+                out.append((text[start:end], start, end))
+            else:
+                if out and out[-1][2] > s:
+                    continue
+                out.append((text[s:e], s, e))
+        return out
+
+    def count_tokens(self, text: str) -> int:
+        """Number of non-space jieba words: the chunker's budget unit."""
+        return sum(1 for w, _, _ in self.segments(text) if w.strip())
+
+    def lexical_tokens(self, text: str) -> list[str]:
+        """Tokens for BM25: normalised jieba words minus stop words and punctuation, plus
+        character bigrams of Chinese words jieba does not know."""
+        norm = self.normalize(text)
+        out = []
+        for word in self.tokenizer.lcut(norm, HMM=True):
+            word = word.strip()
+            if not word or word in STOPWORDS:
+                continue
+            if _CJK.search(word):
+                out.append(word)
+                if len(word) > 2 and word not in self.tokenizer.FREQ:
+                    out.extend(word[i : i + 2] for i in range(len(word) - 1))
+            elif _LATIN.search(word):
+                out.append(word)
+        return out
+
+    def expand_query(self, question: str) -> list[str]:
+        """Glossary terms (normalised) that an English or mixed question names."""
+        lowered = question.lower()
+        found = []
+        for pattern, term in self._expansions:
+            if pattern.search(lowered) and term not in found:
+                found.append(term)
+        return found
+
+    def glossary_terms_in(self, text: str) -> list[Term]:
+        """Glossary entries whose term or an alias occurs in ``text`` (either script)."""
+        norm = self.normalize(text)
+        hits = []
+        for term in self.glossary:
+            names = [term.term, *term.aliases]
+            if any(self.normalize(n) in norm for n in names if _CJK.search(n) or len(n) > 2):
+                hits.append(term)
+        return hits
+
+
+def detect_language(text: str, tools: TextTools) -> str:
+    """'zh-tw', 'zh-cn' or 'en' for a question, by script."""
+    cjk = _CJK.findall(text)
+    if not cjk:
+        return "en"
+    han = "".join(cjk)
+    simplified = tools.to_simplified(han)
+    traditional = tools.to_traditional(han)
+    changed_if_simplified = sum(a != b for a, b in zip(han, simplified))
+    changed_if_traditional = sum(a != b for a, b in zip(han, traditional))
+    if changed_if_traditional > changed_if_simplified:
+        return "zh-cn"
+    return "zh-tw"
