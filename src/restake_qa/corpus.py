@@ -6,7 +6,7 @@ points. MDX components are handled by what they carry: ``<Alert>`` bodies are co
 in ``title``/``description`` attributes is content (an FAQ question, a card), self-closing
 widgets are dropped (a YouTube id is kept as an attachment). Tables become one labelled
 passage per row. Headings without an id stay inside the current section as a line of text,
-since only an id can be linked to.
+since only an id can be linked to (so does a heading repeating an earlier id).
 """
 
 from __future__ import annotations
@@ -34,10 +34,10 @@ _MARK = re.compile("\ue003([a-z]+)\ue005([^\ue004]*)\ue004")  # (kind, value) re
 
 _TAG = re.compile(
     r"<(?P<close>/)?(?P<name>[A-Za-z][\w.]*)"
-    r"(?P<attrs>(?:\s+[^\s=<>\"'/]+(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|\{[^{}]*\}|[^\s>]+))?)*)"
+    r"(?P<attrs>(?:\s+[^\s=<>\"'/]+(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|\{(?:[^{}]|\{[^{}]*\})*\}|[^\s>]+))?)*)"
     r"\s*(?P<self>/)?>"
 )
-_ATTR = re.compile(r"([^\s=<>\"'/]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|\{([^{}]*)\}|([^\s>]+))")
+_ATTR = re.compile(r"([^\s=<>\"'/]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|\{((?:[^{}]|\{[^{}]*\})*)\}|([^\s>]+))")
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*(?:\{#([^}\s]+)\})?\s*$")
 _LINK = re.compile(r"!?\[([^\]]*)\]\(([^)\s]*)(?:\s+\"[^\"]*\")?\)")
 _EMPHASIS = re.compile(r"(\*\*|__|\*|`)")
@@ -209,7 +209,10 @@ def parse_page(text: str, source: str, config: CorpusConfig | None = None) -> li
             else:
                 flush_table()
             heading = _HEADING.match(stripped) if not stripped.startswith("|") else None
-            if heading and heading.group(3):
+            # A repeated id cannot be linked to (the browser finds the first one): such a
+            # heading stays inside the section above it, like a heading without an id.
+            anchored = heading and heading.group(3) and all(d.anchor != heading.group(3) for d in drafts)
+            if anchored:
                 pending_label = None
                 level = len(heading.group(1))
                 title = _inline(heading.group(2), current)
@@ -245,11 +248,7 @@ def parse_page(text: str, source: str, config: CorpusConfig | None = None) -> li
 
     _name_videos(drafts)
     sections = []
-    seen: set[str] = set()
     for d in drafts:
-        if d.anchor in seen:
-            raise CorpusError(f"{source}: anchor {{#{d.anchor}}} appears twice; anchors must be unique")
-        seen.add(d.anchor)
         sections.append(
             Section(
                 source=source, anchor=d.anchor, title=d.title, level=d.level, path=d.path,

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from restake_qa.text import detect_language
+
+
+def test_simplified_and_traditional_questions_share_tokens(tools):
+    assert tools.lexical_tokens("再質押有哪些風險？") == tools.lexical_tokens("再质押有哪些风险？")
+    assert tools.lexical_tokens("營運者的工作") == tools.lexical_tokens("营运者的工作")
+
+
+def test_glossary_terms_are_single_tokens(tools):
+    tokens = tools.lexical_tokens("流動性再質押代幣和主動驗證服務")
+    assert "流动性再质押代币" in tokens and "主动验证服务" in tokens
+
+
+def test_mixed_latin_terms_match(tools):
+    tokens = tools.lexical_tokens("EigenLayer 與 eETH、LST 的關係")
+    assert {"eigenlayer", "eeth", "lst"} <= set(tokens)
+
+
+def test_english_questions_expand_through_the_glossary(tools):
+    assert "营运者" in tools.expand_query("What do operators do?")
+    assert "罚没" in tools.expand_query("Can I get slashed?")
+    assert tools.expand_query("What is the weather today?") == []
+
+
+def test_segments_keep_urls_and_numbers_whole(tools):
+    text = "見 https://vitalik.eth.limo/general/2023/05/21/dont_overload.html 與 2.5 ETH"
+    words = [w for w, _, _ in tools.segments(text)]
+    assert "https://vitalik.eth.limo/general/2023/05/21/dont_overload.html" in words
+    assert "2.5" in words
+    assert "".join(words) == text
+
+
+def test_detect_language(tools):
+    assert detect_language("再質押有哪些風險？", tools) == "zh-tw"
+    assert detect_language("再质押有哪些风险？", tools) == "zh-cn"
+    assert detect_language("What is restaking?", tools) == "en"
+    assert detect_language("EigenLayer 是什麼", tools) == "zh-tw"
