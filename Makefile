@@ -1,0 +1,43 @@
+# Two commands do all set-up on a fresh machine:
+#   make serve   install, build the index, serve the chat page on http://127.0.0.1:8000/
+#   make test    install (Chromium too, for the browser tests), run the whole test suite
+# Everything installs into .venv; torch is pinned to the local CPU build first, because any
+# other torch pulls a multi-GB CUDA build.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: install browser serve test bench eval clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install torch==2.13.0
+	$(PY) -m pip install -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian's Chromium and CJK fonts for the playwright tests (playwright's own download does not work here).
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "noto.*cjk"; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y chromium fonts-noto-cjk; \
+	fi
+
+serve: install
+	$(VENV)/bin/restake-qa serve
+
+test: install browser
+	$(PY) -m pytest
+
+eval: install
+	$(VENV)/bin/restake-qa eval
+
+bench: install
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) .restake-qa test-artifacts .pytest_cache .hypothesis

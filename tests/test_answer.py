@@ -1,0 +1,106 @@
+"""Answers from the real model and a real index of the real page."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from click.testing import CliRunner
+
+from restake_qa.answer import compose, resolve_question
+from restake_qa.cli import main
+
+pytestmark = pytest.mark.slow
+
+TRADITIONAL_ONLY = re.compile(r"[質與這個們險營運獎勵網絡為從會對說時還動]")
+
+
+@pytest.fixture(scope="module")
+def retriever(real_engine):
+    return real_engine.snapshot.retriever
+
+
+def test_answer_sentences_are_page_sentences_each_cited(retriever):
+    answer = compose(retriever, "再質押有哪些風險？")
+    assert not answer.refused and 1 <= len(answer.sentences) <= 4
+    assert answer.citations[0].anchor == "what-are-the-risks-of-restaking"
+    index = retriever.index
+    for sentence, citation in zip(answer.sentences, answer.citations):
+        assert sentence.citations == (citation.n,)
+        section = index.section_by_key[f"restaking.zh-tw.md#{citation.anchor}"]
+        start, end = citation.span
+        assert section.text[start:end] == citation.snippet
+        assert citation.url == section.url
+        assert {"dense", "lexical", "fused"} <= set(citation.scores)
+    assert all(f"[{c.n}]" in answer.text for c in answer.citations)
+
+
+def test_table_rows_read_as_sentences(retriever):
+    answer = compose(retriever, "營運者負責什麼工作？")
+    assert answer.citations[0].anchor == "how-does-restaking-work"
+    assert any(s.text.startswith("營運者：") for s in answer.sentences)
+
+
+def test_simplified_question_gets_a_simplified_answer_with_page_snippets(retriever):
+    answer = compose(retriever, "再质押有哪些风险？")
+    assert answer.language == "zh-cn" and not answer.refused
+    assert answer.citations[0].anchor == "what-are-the-risks-of-restaking"
+    text = "".join(s.text for s in answer.sentences)
+    assert not TRADITIONAL_ONLY.search(text), text
+    assert any("險" in c.snippet or "質" in c.snippet for c in answer.citations)  # snippets stay as the page has them
+
+
+def test_english_question_gets_chinese_answer_and_a_note(retriever):
+    answer = compose(retriever, "What are the risks of restaking?")
+    assert answer.language == "en" and not answer.refused
+    assert answer.citations[0].anchor == "what-are-the-risks-of-restaking"
+    assert answer.note and "Chinese" in answer.note
+
+
+@pytest.mark.parametrize(
+    ("question", "language"),
+    [("今天天氣如何？", "zh-tw"), ("比特币总量是多少？", "zh-cn"), ("How do I bake sourdough bread?", "en")],
+)
+def test_out_of_scope_is_refused_politely_with_nearby_sections(retriever, question, language):
+    answer = compose(retriever, question)
+    assert answer.refused and answer.sentences == () and answer.citations == ()
+    assert answer.language == language and answer.message
+    assert 1 <= len(answer.suggestions) <= 3
+    assert all(s["url"].startswith("https://ethereum.org/zh-tw/restaking/") for s in answer.suggestions)
+    assert answer.to_dict()["evidence"]["best_fused"] < answer.to_dict()["evidence"]["threshold"]
+
+
+def test_follow_ups_use_the_conversation(retriever):
+    history = [{"question": "什麼是再質押？", "answer": compose(retriever, "什麼是再質押？").text}]
+    risks = compose(retriever, "那風險呢？", history=history)
+    assert not risks.refused and risks.citations[0].anchor == "what-are-the-risks-of-restaking"
+    assert risks.resolved_question and "再質押" in risks.resolved_question
+    wait = compose(retriever, "它要等多久？", history=history)
+    assert not wait.refused
+    assert any("解綁定期" in c.snippet for c in wait.citations), [c.snippet for c in wait.citations]
+
+
+def test_resolve_question_keeps_stand_alone_questions(tools):
+    history = [{"question": "什麼是再質押？", "answer": ""}]
+    assert resolve_question("營運者是什麼？", history, tools) == "營運者是什麼？"
+    assert resolve_question("那風險呢？", [], tools) == "那風險呢？"
+    assert resolve_question("那風險呢？", history, tools).startswith("再質押")
+
+
+def test_cli_ask_prints_the_same_answer(real_engine, monkeypatch):
+    monkeypatch.setenv("RESTAKE_QA_DATA_DIR", real_engine.settings["data_dir"])
+    runner = CliRunner()
+    result = runner.invoke(main, ["ask", "再質押有哪些風險？", "--json"])
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["citations"][0]["anchor"] == "what-are-the-risks-of-restaking"
+    assert body["index_version"] == real_engine.snapshot.index.version
+    plain = runner.invoke(main, ["ask", "再質押有哪些風險？"])
+    assert plain.exit_code == 0 and "https://ethereum.org/zh-tw/restaking/#what-are-the-risks-of-restaking" in plain.stdout
+
+
+def test_cli_ask_without_an_index_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("RESTAKE_QA_DATA_DIR", str(tmp_path / "nothing"))
+    result = CliRunner().invoke(main, ["ask", "再質押是什麼？"])
+    assert result.exit_code == 1 and "restake-qa build" in result.output
