@@ -1,0 +1,288 @@
+"""The chat page in a real browser: Debian's Chromium driven by playwright against the real
+server (real model and index behind waitress on 127.0.0.1).
+
+Screenshots of the phone and desktop layouts are written to ``test-artifacts/`` (gitignored).
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, LiveServer
+
+pytestmark = pytest.mark.slow
+browser_test = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+RISKS = "#what-are-the-risks-of-restaking"
+DESKTOP = {"viewport": {"width": 1280, "height": 900}, "reduced_motion": "reduce"}
+PHONE = {"viewport": {"width": 375, "height": 740}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2,
+         "reduced_motion": "reduce"}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is absent: install Debian's chromium (`make browser`) to run the browser tests")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@contextmanager
+def open_page(browser, **context_options):
+    """A page in a fresh context (empty localStorage); fails the test on any uncaught script error."""
+    context = browser.new_context(**context_options)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        yield page
+    finally:
+        context.close()
+    assert not errors, f"script errors on the page: {errors}"
+
+
+@pytest.fixture
+def page(browser):
+    with open_page(browser, **DESKTOP) as p:
+        yield p
+
+
+def expect():
+    from playwright.sync_api import expect as _expect
+
+    return _expect
+
+
+def is_answer(response) -> bool:
+    return response.url.endswith("/api/answer") and response.request.method == "POST"
+
+
+def bots(page):
+    return page.locator("#thread > li.msg.bot")
+
+
+def send(page, question: str | None = None, *, via=None) -> tuple[dict, dict, object]:
+    """Ask (Enter in the box, or ``via`` a click) and wait for the rendered reply; returns the
+    request body, the API's answer and the reply's locator."""
+    before = bots(page).count()
+    if question is not None:
+        page.fill("#question", question)
+    with page.expect_response(is_answer) as info:
+        if via is None:
+            page.press("#question", "Enter")
+        else:
+            via.click()
+    response = info.value
+    reply = bots(page).nth(before)
+    expect()(reply).not_to_have_class(re.compile(r"\bthinking\b"))
+    return response.request.post_data_json, response.json(), reply
+
+
+def screenshot(page, name: str) -> None:
+    """The screen as it is (the latest answer), and scrolled to the top; full-page captures
+    would draw the sticky composer in the middle of the page."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+    page.evaluate("window.scrollTo({top: 0, behavior: 'instant'})")
+    page.screenshot(path=str(ARTIFACTS / f"{name}-top.png"))
+
+
+def test_glossary_gives_the_page_simplified_forms(live_server, tools):
+    """Answers to Simplified questions come back Simplified; the page matches terms in them
+    through each term's ``simplified`` forms."""
+    import requests
+
+    terms = requests.get(f"{live_server.url}/api/glossary", timeout=10).json()["terms"]
+    for term in terms:
+        assert term["simplified"] == list(dict.fromkeys(tools.to_simplified(f) for f in [term["term"], *term["aliases"]]))
+    by_term = {t["term"]: t for t in terms}
+    assert "原生再质押" in by_term["原生再質押者"]["simplified"]  # a form none of the aliases spell
+
+
+def glossary_entry(page, live_server, shown: str) -> dict:
+    terms = page.request.get(f"{live_server.url}/api/glossary").json()["terms"]
+    return next(t for t in terms if shown in {t["term"], *t["aliases"], *t["simplified"]})
+
+
+@browser_test
+def test_question_gets_cited_answer_with_snippets_terms_and_copy(page, live_server):
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+    response = page.goto(live_server.url)
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    expect()(page.locator("html")).to_have_attribute("lang", "zh-Hant-TW")
+    expect()(page.locator("#welcome")).to_contain_text("ethereum.org")
+    assert 4 <= page.locator("#chips button").count() <= 6
+
+    page.fill("#question", "再質押")  # Shift+Enter is a new line, not a send
+    page.press("#question", "Shift+Enter")
+    page.keyboard.type("有哪些風險？")
+    assert page.input_value("#question") == "再質押\n有哪些風險？"
+    assert page.locator("#thread > li").count() == 0
+
+    request, body, reply = send(page, "再質押有哪些風險？")
+    assert request == {"question": "再質押有哪些風險？", "history": []}
+    assert body["refused"] is False and page.input_value("#question") == ""
+    expect()(page.locator("#thread .msg.user .bubble")).to_have_text(["再質押有哪些風險？"])
+
+    # every citation of the API is a marker; the sources list links each section in a new tab
+    assert reply.locator("button.cite").count() == sum(len(s["citations"]) for s in body["sentences"])
+    links = reply.locator(".sources a")
+    hrefs = [links.nth(i).get_attribute("href") for i in range(links.count())]
+    assert any(h.endswith(RISKS) for h in hrefs), hrefs
+    for i in range(links.count()):
+        assert links.nth(i).get_attribute("target") == "_blank"
+        assert "noopener" in links.nth(i).get_attribute("rel")
+
+    cited = next(c for c in body["citations"] if c["url"].endswith(RISKS))
+    popover = page.locator("#popover")
+    reply.locator(f"button.cite[data-n='{cited['n']}']").click()
+    expect()(popover).to_be_visible()
+    expect()(popover).to_contain_text(cited["snippet"])
+    expect()(popover).to_contain_text(cited["title"])
+    assert popover.locator("a").get_attribute("href") == cited["url"]
+    assert popover.locator("a").get_attribute("target") == "_blank"
+    page.keyboard.press("Escape")
+    expect()(popover).to_be_hidden()
+
+    # keyboard: Enter on a focused marker opens it too
+    reply.locator("button.cite").first.focus()
+    page.keyboard.press("Enter")
+    expect()(popover).to_contain_text(body["citations"][0]["snippet"])
+    page.keyboard.press("Escape")
+    expect()(popover).to_be_hidden()
+
+    # a glossary term shows its English name and explanation on hover
+    term = reply.locator("button.term").first
+    entry = glossary_entry(page, live_server, term.inner_text())
+    term.hover()
+    expect()(popover).to_contain_text(entry["explanation"])
+    expect()(popover).to_contain_text(entry["english"])
+    screenshot(page, "chat-desktop")
+
+    page.mouse.move(0, 0)
+    reply.locator("button.copy").click()
+    expect()(reply.locator("button.copy")).to_have_text("已複製")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied.startswith(body["sentences"][0]["text"]) and cited["url"] in copied
+
+
+@browser_test
+def test_chip_follow_up_reload_and_clear(page, live_server):
+    page.goto(live_server.url)
+    chip = page.locator("#chips button", has_text="什麼是再質押？")
+    request, first, _ = send(page, via=chip)
+    assert request == {"question": "什麼是再質押？", "history": []} and first["refused"] is False
+
+    request, second, reply = send(page, "它有哪些風險？")
+    assert request["history"] == [{"question": "什麼是再質押？", "answer": first["answer"]}]
+    assert second["resolved_question"] and "再質押" in second["resolved_question"]
+    expect()(reply.locator(".resolved")).to_contain_text(second["resolved_question"])
+
+    page.reload()
+    expect()(page.locator("#thread .msg.user .bubble")).to_have_text(["什麼是再質押？", "它有哪些風險？"])
+    expect()(bots(page).nth(1).locator("button.cite")).to_have_count(sum(len(s["citations"]) for s in second["sentences"]))
+
+    # the reloaded thread still carries the conversation into the next question
+    request, _, _ = send(page, "那要等多久？")
+    assert [t["question"] for t in request["history"]] == ["什麼是再質押？", "它有哪些風險？"]
+
+    page.click("#clear")
+    expect()(page.locator("#thread > li")).to_have_count(0)
+    assert page.evaluate("localStorage.getItem('restake-qa.thread')") is None
+    page.reload()
+    expect()(page.locator("#thread > li")).to_have_count(0)
+    expect()(page.locator("#chips button").first).to_be_visible()
+
+
+@browser_test
+def test_html_in_a_question_is_shown_as_text(page, live_server):
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(live_server.url)
+    question = "<img src=x onerror=alert(1)> 再質押是什麼？"
+    send(page, question)
+    for _ in range(2):  # as typed, then as restored from localStorage
+        expect()(page.locator("#thread .msg.user .bubble")).to_have_text([question])
+        assert page.locator("#thread img, #thread script, #thread [onerror]").count() == 0
+        page.reload()
+    page.wait_for_timeout(300)  # time for a broken image's onerror to fire, were there one
+    assert dialogs == []
+
+
+@browser_test
+def test_errors_are_shown_in_the_thread_and_the_question_is_kept(page, real_engine, real_settings):
+    from restake_qa import create_app
+
+    # its own server: two API calls a minute (the page's glossary request is the first), then stopped
+    server = LiveServer(create_app({**real_settings, "engine": real_engine, "rate_limit_per_minute": 2}))
+    server.start()
+    try:
+        with page.expect_response(lambda r: r.url.endswith("/api/glossary")):
+            page.goto(server.url)
+        alerts = page.locator("#thread [role=alert]")
+
+        bad = "再質押\x01是什麼？"
+        send(page, bad)
+        expect()(alerts.nth(0)).to_contain_text("400")
+        expect()(alerts.nth(0)).to_contain_text("`question` contains control characters")
+        assert page.input_value("#question") == bad
+
+        send(page, "再質押有哪些風險？")
+        expect()(alerts.nth(1)).to_contain_text("too many requests")
+        assert page.input_value("#question") == "再質押有哪些風險？"
+    finally:
+        server.stop()
+
+    page.press("#question", "Enter")
+    expect()(alerts).to_have_count(3)
+    expect()(alerts.nth(2)).to_contain_text("無法連線到伺服器")
+    assert page.input_value("#question") == "再質押有哪些風險？"
+    expect()(page.locator("#send")).to_be_enabled()
+    assert page.evaluate("localStorage.getItem('restake-qa.thread')") is None  # failures are not kept
+
+
+@browser_test
+def test_phone_layout_languages_and_simplified_terms(browser, live_server):
+    with open_page(browser, **PHONE) as page:
+        page.goto(live_server.url)
+        page.select_option("#ui-language", "zh-cn")
+        page.reload()  # the choice is remembered
+        expect()(page.locator("html")).to_have_attribute("lang", "zh-Hans-CN")
+        expect()(page.locator("h1")).to_have_text("再质押问答")
+
+        chip = page.locator("#chips button", has_text="再质押有哪些风险？")
+        _, body, reply = send(page, via=chip)
+        assert body["language"] == "zh-cn"
+        # answers to Simplified questions are Simplified; their terms are still explained
+        shown = reply.locator("button.term").all_inner_texts()
+        assert "再质押" in shown, shown
+        entry = glossary_entry(page, live_server, "再质押")
+        assert entry["term"] == "再質押"
+
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 375, f"the page is {width}px wide on a 375px phone"
+        marker = reply.locator("button.cite").first
+        marker.tap()
+        popover = page.locator("#popover")
+        expect()(popover).to_be_visible()
+        box = popover.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 375
+        screenshot(page, "chat-phone")
+
+        page.select_option("#ui-language", "en")
+        expect()(page.locator("html")).to_have_attribute("lang", "en")
+        expect()(page.locator("#question")).to_have_attribute("placeholder", "Ask about restaking…")
+        expect()(reply.locator(".sources h3")).to_have_text("Sources")
+        screenshot(page, "chat-phone-en")
