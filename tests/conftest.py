@@ -18,7 +18,7 @@ import pytest
 
 from restake_qa.config import load_settings
 from restake_qa.embedding import HashEmbedder
-from restake_qa.text import TextTools, load_glossary
+from restake_qa.text import TextTools, load_text_tools
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "corpus"
@@ -45,7 +45,7 @@ def shared_path(*parts: str) -> Path:
 
 @pytest.fixture(scope="session")
 def tools() -> TextTools:
-    return TextTools(load_glossary(CORPUS / "glossary.toml"))
+    return load_text_tools(CORPUS)
 
 
 @pytest.fixture
@@ -132,13 +132,20 @@ class LiveServer:
         raise RuntimeError("live server did not start")
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server.task_dispatcher.shutdown()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        """Stop as a process exit would: the listening socket and every open keep-alive
+        connection close, on the server's own loop thread (closing them under its select()
+        from here fails), so a client's next request fails at once instead of hanging."""
+        server, thread = self._server, self._thread
+        if server is not None and thread is not None:
+
+            def close_all() -> None:
+                for dispatcher in list(server._map.values()):
+                    dispatcher.close()
+
+            server.trigger.pull_trigger(close_all)
+            thread.join(timeout=5)
+            server.task_dispatcher.shutdown()
+        self._server = self._thread = None
 
 
 @pytest.fixture(scope="session")

@@ -68,7 +68,7 @@ def test_out_of_scope_is_refused_politely_with_nearby_sections(retriever, questi
     assert answer.language == language and answer.message
     assert 1 <= len(answer.suggestions) <= 3
     assert all(s["url"].startswith("https://ethereum.org/zh-tw/restaking/") for s in answer.suggestions)
-    assert answer.to_dict()["evidence"]["best_fused"] < answer.to_dict()["evidence"]["threshold"]
+    assert answer.to_dict()["evidence"]["confidence"] < 0  # the refusal rule's decision, with its evidence
 
 
 def test_follow_ups_use_the_conversation(retriever):
@@ -104,3 +104,11 @@ def test_cli_ask_without_an_index_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("RESTAKE_QA_DATA_DIR", str(tmp_path / "nothing"))
     result = CliRunner().invoke(main, ["ask", "再質押是什麼？"])
     assert result.exit_code == 1 and "restake-qa build" in result.output
+
+
+def test_an_off_topic_follow_up_is_not_dragged_into_the_topic(retriever, tools):
+    history = [{"question": "什麼是再質押？", "answer": ""}]
+    assert resolve_question("今天天氣如何？", history, tools) == "今天天氣如何？"
+    assert compose(retriever, "今天天氣如何？", history=history).refused
+    # a follow-up that names its own term keeps it
+    assert resolve_question("那 EigenLayer 呢？", history, tools) == "那 EigenLayer 呢？"

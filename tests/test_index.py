@@ -47,7 +47,7 @@ def test_build_writes_a_complete_manifest_and_loads(setup):
                           "prompts": {"query": "query: ", "passage": "passage: "}}
     assert m["chunker"] == {"target": 48, "maximum": 96}
     assert m["counts"]["chunks"] == len(index.chunks) == index.vectors.ntotal
-    assert len(m["corpus_sha256"]) == 64 and m["format_version"] == 1
+    assert len(m["corpus_sha256"]) == 64 and m["format_version"] == 2
     assert set(m["files"]) >= {"chunks.jsonl", "sections.json", "vectors.faiss", "sentences.jsonl"}
 
 

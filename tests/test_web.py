@@ -24,7 +24,7 @@ from conftest import CORPUS, make_settings
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory, tools):
     tmp = tmp_path_factory.mktemp("web")
-    s = make_settings(tmp, refusal_threshold=0.0)
+    s = make_settings(tmp, refusal_rule="bias=1")  # plumbing tests: never refuse
     embedder = HashEmbedder()
     build_index(CORPUS, Path(s["data_dir"]), embedder, s, tools=tools)
     return Engine(s, embedder=embedder, tools=tools)

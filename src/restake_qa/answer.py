@@ -13,14 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .chunking import Sentence
-from .retrieval import DENSE_CEILING, DENSE_FLOOR, Hit, Retrieval, Retriever
+from .retrieval import Hit, Retrieval, Retriever
 from .text import TextTools, detect_language
 
-_ANAPHORA = re.compile(
-    r"它|它們|他們|牠|其|此|這個|那個|這些|那些|这个|那个|这些|那些|它们|他们|^那|^那麼|^那么|呢[？?]?$|"
-    r"\b(it|its|they|them|their|this|that|these|those|there)\b",
-    re.IGNORECASE,
-)
+# A pronoun that points back (「它要等多久？」, "is it safe?") and a topic shift that carries
+# the topic over (「那風險呢？」, "what about the risks?").
+_PRONOUN = re.compile(r"它|它們|它们|牠|\b(it|its|they|them|their)\b", re.IGNORECASE)
+_CARRY_OVER = re.compile(r"^(那|那麼|那么|還有|还有)|呢[？?]?$|^(and|what about|how about)\b", re.IGNORECASE)
 _LABEL = re.compile(r"^[^：；。]{1,12}：([^：；。]{1,24})；[^：；。]{1,12}：")
 
 ENGLISH_NOTE = "The source page is in Traditional Chinese; this answer quotes it."
@@ -98,13 +97,9 @@ def resolve_question(question: str, history: list[dict[str, str]], tools: TextTo
     glossary terms of the previous turn; a question that names its own topic is kept."""
     if not history:
         return question
-    own_terms = tools.glossary_terms_in(question)
-    anaphoric = bool(_ANAPHORA.search(question))
-    short = len(question.strip()) <= 8 or (question.isascii() and len(question.split()) <= 4)
-    if own_terms and not anaphoric:
-        return question
-    if not (anaphoric or short or not own_terms):
-        return question
+    text = question.strip()
+    if not _PRONOUN.search(text) and not (_CARRY_OVER.search(text) and not tools.glossary_terms_in(text)):
+        return question  # it names its own topic (「今天天氣如何？」 stays off-topic)
     for turn in reversed(history):
         terms = tools.glossary_terms_in(turn.get("question", "")) or tools.glossary_terms_in(
             turn.get("answer", "")
@@ -118,16 +113,79 @@ def resolve_question(question: str, history: list[dict[str, str]], tools: TextTo
 
 
 def _display(sentence: Sentence) -> str:
-    """A table row reads as a sentence: 「術語：營運者；描述：…」 → 「營運者：…」."""
+    """A table row of a term and its description reads as a sentence: 「術語：營運者；描述：…」
+    → 「營運者：…」. A row of short cells (a comparison) stays as it is."""
     m = _LABEL.match(sentence.text)
-    if m:
-        return f"{m.group(1)}：{sentence.text[m.end():]}"
+    rest = sentence.text[m.end():] if m else ""
+    if m and rest.rstrip()[-1:] in "。！？!?.":
+        return f"{m.group(1)}：{rest}"
     return sentence.text
 
 
 def _bigrams(text: str) -> set[str]:
     chars = [c for c in text if not c.isspace()]
     return {a + b for a, b in zip(chars, chars[1:])}
+
+
+@dataclass(frozen=True)
+class _Choice:
+    score: float
+    row: int
+    sentence: Sentence
+    section_rank: int
+
+
+def _select_sentences(retriever: Retriever, result: Retrieval, limit: int, max_sections: int) -> list[_Choice]:
+    """The sentences that best answer the question, in page order within each section.
+
+    A sentence scores by the model's similarity to the question and the IDF-weighted share of
+    the question's content words it holds, each relative to the best candidate sentence. The
+    best section's sentences get a head start, a table row naming the asked term a bonus, and
+    a sentence right after a chosen one (the rest of a thought) a small one. A sentence of the
+    second section must match the best one outright; near-duplicates and scraps are skipped.
+    """
+    index = retriever.index
+    best = result.hits[0].scores.fused
+    hits = [h for h in result.hits[:max_sections] if h is result.hits[0] or h.scores.fused >= best - 0.08]
+    rank_of = {h.section.key: r for r, h in enumerate(hits)}
+    rows = [i for i, s in enumerate(index.sentences) if s.section_key in rank_of]
+    if not rows:
+        return []
+    content = [t for t in dict.fromkeys(result.evidence.get("content_tokens", []))]
+    idf = {t: retriever.idf(t) for t in content}
+    mass = sum(idf.values()) or 1.0
+    cos = index.sentence_vectors[rows] @ result.query_vector
+    top = float(cos.max())
+    overlap = [sum(idf[t] for t in retriever.sentence_tokens(i) if t in idf) / mass for i in rows]
+    most = max(overlap) or 1.0
+    scored = []
+    for i, c, lex in zip(rows, cos, overlap):
+        sentence = index.sentences[i]
+        dense = max(0.0, 1.0 - (top - float(c)) / retriever.spread)
+        lexical = lex / most  # relative, like dense: the best match among the candidates is 1
+        rank = rank_of[sentence.section_key]
+        label = _LABEL.match(sentence.text)
+        defines = bool(label) and any(t in idf for t in retriever.tools.lexical_tokens(label.group(1)))
+        bonus = (0.15 if rank == 0 else 0.0) + (0.1 if defines else 0.0)  # a row naming the asked term
+        scored.append(_Choice(0.5 * dense + 0.5 * lexical + bonus, i, sentence, rank))
+    scored.sort(key=lambda x: -x.score)
+    first = scored[0].score
+    picked: list[_Choice] = []
+    for choice in scored:
+        if len(picked) >= limit:
+            break
+        follows = any(p.row == choice.row - 1 and p.sentence.section_key == choice.sentence.section_key for p in picked)
+        score = choice.score + (0.08 if follows else 0.0)
+        if picked and score < first - (0.0 if choice.section_rank else 0.2):
+            continue
+        if picked and len(choice.sentence.text) < 6:
+            continue
+        grams = _bigrams(choice.sentence.text)
+        if any(len(grams & _bigrams(p.sentence.text)) / max(len(grams | _bigrams(p.sentence.text)), 1) > 0.6 for p in picked):
+            continue
+        picked.append(choice)
+    picked.sort(key=lambda x: (x.section_rank, x.sentence.start))
+    return picked
 
 
 def compose(
@@ -142,7 +200,10 @@ def compose(
     resolved = resolve_question(question, history or [], tools)
     result = retriever.search(resolved, top_k=top_k)
     language = result.language if resolved == question else detect_language(question, tools)
-    if result.refused or not result.hits:
+    picked = [] if result.refused or not result.hits else _select_sentences(
+        retriever, result, int(settings.get("answer_max_sentences", 3)), int(settings.get("answer_sections", 2))
+    )
+    if not picked:  # refused, or nothing quotable: never an answer without a citation
         suggestions = tuple(
             {"title": h.section.title, "anchor": h.anchor, "url": h.section.url}
             for h in result.hits[:3]
@@ -154,54 +215,18 @@ def compose(
         )
 
     index = retriever.index
-    qvec = retriever.embedder.embed_queries([resolved])[0]
-    query_tokens = set(result.evidence.get("query_tokens", []))
-    best = result.hits[0].scores.fused
-    chosen_hits: list[Hit] = [
-        h for h in result.hits[: int(settings.get("answer_sections", 2))]
-        if h is result.hits[0] or h.scores.fused >= best - 0.08
-    ]
-    rank_of = {h.section.key: r for r, h in enumerate(chosen_hits)}
-    candidates = [
-        (i, s) for i, s in enumerate(index.sentences) if s.section_key in rank_of
-    ]
-    scored = []
-    if candidates:
-        vecs = index.sentence_vectors[[i for i, _ in candidates]]
-        cos = vecs @ qvec
-        for (i, sentence), c in zip(candidates, cos):
-            dense = min(max((float(c) - DENSE_FLOOR) / (DENSE_CEILING - DENSE_FLOOR), 0.0), 1.0)
-            toks = set(tools.lexical_tokens(sentence.text))
-            lexical = len(toks & query_tokens) / len(query_tokens) if query_tokens else 0.0
-            section_bonus = 0.1 if rank_of[sentence.section_key] == 0 else 0.0
-            scored.append((0.7 * dense + 0.3 * lexical + section_bonus, i, sentence, float(c)))
-    scored.sort(key=lambda x: -x[0])
-    limit = int(settings.get("answer_max_sentences", 3))
-    picked: list[tuple[float, int, Sentence, float]] = []
-    for item in scored:
-        score, _, sentence, _ = item
-        if len(picked) >= limit:
-            break
-        if picked and score < picked[0][0] - 0.15:
-            break
-        if len(sentence.text) < 6 and picked:
-            continue
-        grams = _bigrams(sentence.text)
-        if any(len(grams & _bigrams(p[2].text)) / max(len(grams | _bigrams(p[2].text)), 1) > 0.6 for p in picked):
-            continue
-        picked.append(item)
-    picked.sort(key=lambda x: (rank_of[x[2].section_key], x[2].start))
-
+    chosen_hits = [h for h in result.hits if h.section.key in {p.sentence.section_key for p in picked}]
     hit_of = {h.section.key: h for h in chosen_hits}
     sentences, citations = [], []
-    for n, (score, _, sentence, cosine) in enumerate(picked, 1):
+    for n, choice in enumerate(picked, 1):
+        sentence = choice.sentence
         section = index.section_by_key[sentence.section_key]
         text = _display(sentence)
         if language == "zh-cn":
             text = tools.to_simplified(text)
         sentences.append(AnswerSentence(text=text, citations=(n,)))
         scores = hit_of[sentence.section_key].scores.to_dict()
-        scores["sentence"] = round(score, 4)
+        scores["selection"] = round(choice.score, 4)
         citations.append(Citation(
             n=n, title=section.title, anchor=section.anchor, url=section.url,
             snippet=sentence.text, span=(sentence.start, sentence.end), scores=scores,

@@ -33,8 +33,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("corpus_dir", "", "Folder of markdown pages to index; empty means ./corpus, else the copy shipped in the package."),
     Setting("model", "intfloat/multilingual-e5-small", "Embedding model: a local sentence-transformers folder or a model id (see models.py for the resolution order)."),
     Setting("model_cache", "", "Folder for converted models; empty means $XDG_CACHE_HOME/restake-qa/models (or ~/.cache/…)."),
-    Setting("model_backend", "torch", "sentence-transformers backend used to run the model: torch or onnx."),
-    Setting("torch_threads", 0, "Threads torch may use for one query; 0 keeps torch's default."),
+    Setting("model_backend", "onnx", "How the model runs: onnx (onnxruntime on an ONNX export made once in the model cache; ~3× faster per query) or torch (sentence-transformers); both give the same vectors."),
+    Setting("torch_threads", 0, "Threads the model (onnxruntime or torch) may use for one call; 0 means all cores."),
     # chunking
     Setting("chunk_target_tokens", 48, "Chunk size the chunker aims for, in jieba tokens."),
     Setting("chunk_max_tokens", 96, "Largest chunk, in jieba tokens; longer sentences are split at clause boundaries."),
@@ -42,10 +42,13 @@ SETTINGS: tuple[Setting, ...] = (
     # retrieval
     Setting("top_k", 5, "Sections returned per question."),
     Setting("candidates", 30, "Chunks taken from each retriever before fusion."),
-    Setting("dense_weight", 0.6, "Weight of the dense (embedding) score in the fused score; the lexical score gets 1 − this."),
-    Setting("dense_floor", 0.72, "Cosine mapped to a dense score of 0 (multilingual-e5 cosines sit in a narrow band)."),
-    Setting("dense_ceiling", 0.90, "Cosine mapped to a dense score of 1."),
-    Setting("refusal_threshold", 0.5, "Questions whose best evidence scores below this are refused (calibrated on the dev set)."),
+    Setting("dense_weight", 0.301, "Fusion weight of the best chunk's embedding similarity (see retrieval.py)."),
+    Setting("sentence_weight", 0.044, "Fusion weight of the best single sentence's embedding similarity."),
+    Setting("anchor_weight", 0.064, "Fusion weight of the similarity to the section's English name (its anchor)."),
+    Setting("lexical_weight", 0.542, "Fusion weight of the best chunk's BM25 score (jieba tokens, glossary and synonyms)."),
+    Setting("heading_weight", 0.049, "Fusion weight of how much of the question the section's heading names."),
+    Setting("dense_spread", 0.1, "Cosine gap to the question's best section at which a similarity feature reaches 0."),
+    Setting("refusal_rule", "cosine=47.123 sentence_cosine=52.463 lexical=4.483 coverage=2.768 bias=-87.632", "Linear rule over the best raw cosines, lexical score and coverage; the question is refused when it sums below 0 (`restake-qa eval --tune` fits it)."),
     Setting("query_cache_size", 1024, "Query embeddings kept in memory (LRU); 0 disables the cache."),
     # answers
     Setting("answer_max_sentences", 3, "Most sentences in one answer."),

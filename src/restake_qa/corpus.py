@@ -77,6 +77,13 @@ class Section:
     def key(self) -> str:
         return f"{self.source}#{self.anchor}"
 
+    @property
+    def english_name(self) -> str:
+        """The section's name in English words: its anchor (ethereum.org anchors are the English
+        headings, ``what-are-the-risks-of-restaking``), or the page's slug for the top of the page."""
+        slug = self.anchor or self.page_url.rstrip("/").rsplit("/", 1)[-1] or self.title
+        return " ".join(slug.replace("_", "-").split("-"))
+
 
 @dataclass
 class _Draft:
@@ -136,7 +143,7 @@ def corpus_files(folder: Path) -> list[Path]:
 def corpus_hash(folder: Path) -> str:
     """sha256 over the pages, corpus.toml and the glossary: what a build depends on."""
     digest = hashlib.sha256()
-    extra = [folder / n for n in ("corpus.toml", "glossary.toml") if (folder / n).exists()]
+    extra = [folder / n for n in ("corpus.toml", "glossary.toml", "synonyms.toml") if (folder / n).exists()]
     for path in corpus_files(folder) + extra:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()

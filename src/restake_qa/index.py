@@ -13,10 +13,20 @@ Layout of the data folder::
         vectors.faiss           inner-product index over normalised embeddings
         lexical/                BM25 (bm25s) over the chunks' jieba tokens
       builds/.staging-*/      a build in progress; removed by the next build if left behind
+      builds/.trash-*/        a build being pruned; removed by the next build if left behind
 
-A build is written into a staging folder, validated (it loads, counts and dimensions agree,
-a smoke query finds its own chunk), renamed into ``builds/`` and only then made live by
-replacing ``CURRENT``. The previous build is kept for ``rollback``.
+A build is written into a staging folder, validated (it loads, counts and dimensions agree
+with the manifest, smoke queries through the retriever find their own sections), renamed
+into ``builds/`` and only then made live by replacing ``CURRENT``. The previous build is
+kept for ``rollback``.
+
+Every step is safe to kill (SIGKILL included): until ``CURRENT`` is replaced the live build
+is untouched, and ``CURRENT`` is replaced by one rename. What a killed build leaves behind
+is harmless and cleaned by the next one: a staging folder, a ``.CURRENT.*.tmp`` file, a
+half-deleted ``.trash-*`` folder, or a complete build renamed into ``builds/`` but never
+published (never loaded, since only ``CURRENT`` names what is live; pruned like any old
+build). Embeddings are committed to the cache batch by batch, so a killed build's work is
+reused by the next one; SQLite's journal rolls back a batch cut short.
 """
 
 from __future__ import annotations
@@ -42,12 +52,16 @@ from . import __version__
 from .chunking import Chunk, ChunkerSettings, Sentence, chunk_sections, section_sentences
 from .corpus import Section, corpus_hash, load_corpus
 from .embedding import Embedder
-from .text import TextTools, load_glossary
+from .text import TextTools, load_text_tools
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 #: Below this many chunks the index is exact (flat inner product); above it, HNSW.
 EXACT_SEARCH_LIMIT = 20_000
 KEEP_BUILDS = 3
+#: Texts embedded (and committed to the cache) per step of a build.
+CACHE_COMMIT_EVERY = 32
+#: Chunks used as smoke queries when a build is validated.
+SMOKE_QUERIES = 3
 
 Progress = Callable[[str], None]
 
@@ -75,21 +89,32 @@ class BuildReport:
     reused: int = 0
     repaired: int = 0
     seconds: float = 0.0
+    previous: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def summary(self) -> str:
+    def summary(self, limit: int = 20) -> str:
+        """What the build did, in a few lines: counts, then the sections added, changed, removed."""
         if self.up_to_date:
             return f"index {self.version} is up to date; nothing to do"
-        return (
+        lines = [
             f"built {self.version}: {self.sections} sections, {self.chunks} chunks "
             f"(sections +{len(self.sections_added)} ~{len(self.sections_changed)} "
             f"-{len(self.sections_removed)}; chunks +{self.chunks_added} -{self.chunks_removed}; "
             f"embedded {self.embedded}, reused {self.reused}"
             + (f", repaired {self.repaired} corrupt cache entries" if self.repaired else "")
             + f") in {self.seconds:.1f} s"
-        )
+        ]
+        for label, keys in (("added", self.sections_added), ("changed", self.sections_changed),
+                            ("removed", self.sections_removed)):
+            for key in keys[:limit]:
+                lines.append(f"  {label:<8}{key}")
+            if len(keys) > limit:
+                lines.append(f"  {label:<8}… and {len(keys) - limit} more")
+        if self.previous:
+            lines.append(f"previous build {self.previous} is kept; `restake-qa build --rollback` restores it")
+        return "\n".join(lines)
 
 
 @dataclass
@@ -105,6 +130,7 @@ class Index:
     lexical: Any  # bm25s.BM25
     sentences: list[Sentence] = field(default_factory=list)
     sentence_vectors: np.ndarray | None = None
+    heading_vectors: np.ndarray | None = None  # row i: sections[i].english_name
     section_by_key: dict[str, Section] = field(default_factory=dict)
 
     @property
@@ -175,24 +201,31 @@ def _publish(data_dir: Path, version: str) -> None:
 
 # lock -------------------------------------------------------------------------------------
 @contextmanager
-def build_lock(data_dir: Path, wait: float = 0.0) -> Iterator[None]:
-    """Hold the data folder's build lock; wait up to ``wait`` seconds, then refuse."""
+def build_lock(data_dir: Path, wait: float = 0.0, progress: Progress | None = None) -> Iterator[None]:
+    """Hold the data folder's build lock; wait up to ``wait`` seconds, then refuse.
+
+    The lock is an flock, so the kernel releases it when its holder dies, even by SIGKILL.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     fh = open(data_dir / "build.lock", "a+")
     deadline = time.monotonic() + wait
+    told = False
     try:
         while True:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                fh.seek(0)
+                holder = fh.read().strip() or "another process"
                 if time.monotonic() >= deadline:
-                    fh.seek(0)
-                    holder = fh.read().strip() or "another process"
                     raise BuildLockedError(
                         f"another build is running in {data_dir} ({holder}); wait for it to "
                         "finish or pass --wait SECONDS"
                     ) from None
+                if progress and not told:
+                    progress(f"waiting up to {wait:.0f} s for another build to finish ({holder})")
+                    told = True
                 time.sleep(0.1)
         fh.seek(0)
         fh.truncate()
@@ -295,8 +328,8 @@ def build_index(
 ) -> BuildReport:
     """Build the index of ``corpus_dir`` into ``data_dir`` and publish it atomically.
 
-    Nothing is written until the corpus has parsed; a failed build leaves the live index as
-    it was. Returns what changed.
+    Nothing is written until the corpus has parsed; a failed or killed build leaves the live
+    index as it was. Returns what changed.
     """
     say = progress or (lambda message: None)
     started = time.monotonic()
@@ -304,46 +337,59 @@ def build_index(
     # Parse first: bad input fails before the lock, the cache or any folder is touched.
     content_hash = corpus_hash(corpus_dir)
     sections = load_corpus(corpus_dir)
-    with build_lock(data_dir, wait=wait):
-        _clean_staging(data_dir)
+    with build_lock(data_dir, wait=wait, progress=say):
+        _clean_leftovers(data_dir, say)
         live = _live_manifest(data_dir)
         fingerprint = {
             "corpus_sha256": content_hash,
             "model": embedder.model_id,
             "chunker": asdict(chunker),
             "format": FORMAT_VERSION,
+            "package": __version__,  # tokenisation and chunking may change with the code
         }
         if live and not force and _fingerprint(live) == fingerprint:
-            return BuildReport(version=live["version"], up_to_date=True, sections=live["counts"]["sections"], chunks=live["counts"]["chunks"])
+            return BuildReport(version=live["version"], up_to_date=True, sections=live["counts"]["sections"],
+                               chunks=live["counts"]["chunks"], previous=live.get("previous"))
         say(f"parsed {len(sections)} sections from {corpus_dir}")
-        tools = tools or TextTools(load_glossary(corpus_dir / "glossary.toml"))
+        tools = tools or load_text_tools(corpus_dir)
         chunks = chunk_sections(sections, tools, chunker)
         say(f"cut {len(chunks)} chunks (target {chunker.target}, max {chunker.maximum} jieba tokens)")
         sentences = [x for s in sections for x in section_sentences(s)]
         all_vectors, embedded, reused, repaired = _embed_with_cache(
-            [c.embedding_text for c in chunks] + [x.text for x in sentences],
+            [c.embedding_text for c in chunks] + [x.text for x in sentences] + [s.english_name for s in sections],
             embedder, data_dir / "cache" / "embeddings.sqlite", say,
         )
-        vectors, sentence_vectors = all_vectors[: len(chunks)], all_vectors[len(chunks) :]
+        n_chunks, n_sentences = len(chunks), len(sentences)
+        vectors = all_vectors[:n_chunks]
+        sentence_vectors = all_vectors[n_chunks : n_chunks + n_sentences]
+        heading_vectors = all_vectors[n_chunks + n_sentences :]
         tokens = [tools.lexical_tokens(c.display_text + " " + c.title) for c in chunks]
         changes = _diff(_live_chunk_index(data_dir, live), sections, chunks)
         version = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + content_hash[:8]
+        previous = live["version"] if live else None
         staging = builds_dir(data_dir) / f".staging-{version}-{os.getpid()}"
         staging.mkdir(parents=True)
-        say(f"writing build {version}")
-        manifest = _write_build(
-            staging, version, sections, chunks, tokens, vectors, sentences, sentence_vectors,
-            embedder, chunker, fingerprint, previous=live["version"] if live else None,
-        )
-        _validate(staging, embedder)
-        final = builds_dir(data_dir) / version
-        os.replace(staging, final)
+        try:
+            say(f"writing build {version}")
+            _write_build(
+                staging, version, sections, chunks, tokens, vectors, sentences, sentence_vectors,
+                heading_vectors, embedder, chunker, fingerprint, previous=previous,
+            )
+            say("validating: load, counts, dimensions, smoke queries")
+            _validate(staging, embedder, tools, settings)
+            os.replace(staging, builds_dir(data_dir) / version)
+        except BaseException:
+            # Ctrl+C or an error: nothing was published; don't wait for the next build to tidy.
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         _fsync_dir(builds_dir(data_dir))
         _publish(data_dir, version)
-        _prune(data_dir, keep={version, manifest.get("previous") or ""})
+        say(f"published {version}" + (f" (previous {previous} kept for --rollback)" if previous else ""))
+        _prune(data_dir, keep={version, previous or ""})
         return BuildReport(
             version=version, sections=len(sections), chunks=len(chunks), embedded=embedded,
-            reused=reused, repaired=repaired, seconds=time.monotonic() - started, **changes,
+            reused=reused, repaired=repaired, seconds=time.monotonic() - started, previous=previous,
+            **changes,
         )
 
 
@@ -353,6 +399,7 @@ def _fingerprint(manifest: dict[str, Any]) -> dict[str, Any]:
         "model": manifest.get("model", {}).get("id"),
         "chunker": manifest.get("chunker"),
         "format": manifest.get("format_version"),
+        "package": manifest.get("package_version"),
     }
 
 
@@ -401,7 +448,10 @@ def _embed_with_cache(
     texts: list[str], embedder: Embedder, cache_path: Path, say: Progress
 ) -> tuple[np.ndarray, int, int, int]:
     """Embeddings of ``texts`` (passage prompt), from the cache where possible; returns the
-    vectors and the counts embedded, reused and repaired (corrupt cache rows)."""
+    vectors and the counts embedded, reused and repaired (corrupt cache rows).
+
+    New embeddings are committed every CACHE_COMMIT_EVERY texts, so a build that is killed
+    midway has not wasted what it embedded."""
     cache = EmbeddingCache(cache_path)
     try:
         keys = [EmbeddingCache.key(t) for t in texts]
@@ -411,14 +461,25 @@ def _embed_with_cache(
         if todo:
             say(f"embedding {len(todo)} new or changed texts ({len(keys) - len(todo)} from cache)")
             step = max(1, len(todo) // 20)
+            shown = 0
+            for start in range(0, len(todo), CACHE_COMMIT_EVERY):
+                part = todo[start : start + CACHE_COMMIT_EVERY]
 
-            def report(done: int, total: int) -> None:
-                if done == total or done % step < getattr(embedder, "batch_size", 1):
-                    say(f"  embedded {done}/{total}")
+                def report(done: int, _total: int, offset: int = start) -> None:
+                    nonlocal shown
+                    done += offset
+                    if done == len(todo) or done - shown >= step:
+                        shown = done
+                        say(f"  embedded {done}/{len(todo)}")
 
-            fresh = embedder.embed_passages([text_of[k] for k in todo], progress=report)
-            cache.put_many(embedder.model_id, list(zip(todo, fresh)))
-            found.update(zip(todo, fresh))
+                fresh = embedder.embed_passages([text_of[k] for k in part], progress=report)
+                if fresh.shape != (len(part), embedder.dimension):
+                    raise IndexLoadError(
+                        f"the model returned {fresh.shape} embeddings for {len(part)} texts of "
+                        f"dimension {embedder.dimension}; nothing was published"
+                    )
+                cache.put_many(embedder.model_id, list(zip(part, fresh)))
+                found.update(zip(part, fresh))
         else:
             say(f"all {len(keys)} embeddings come from the cache")
         if keys:
@@ -439,6 +500,7 @@ def _write_build(
     vectors: np.ndarray,
     sentences: list[Sentence],
     sentence_vectors: np.ndarray,
+    heading_vectors: np.ndarray,
     embedder: Embedder,
     chunker: ChunkerSettings,
     fingerprint: dict[str, Any],
@@ -460,6 +522,7 @@ def _write_build(
         for sentence in sentences:
             fh.write(json.dumps(asdict(sentence), ensure_ascii=False) + "\n")
     np.save(folder / "sentences.npy", sentence_vectors.astype(np.float32))
+    np.save(folder / "headings.npy", heading_vectors.astype(np.float32))
     lexical = bm25s.BM25()
     lexical.index(tokens if tokens else [[""]], show_progress=False)
     lexical.save(str(folder / "lexical"))
@@ -490,28 +553,79 @@ def _write_build(
     return manifest
 
 
-def _validate(folder: Path, embedder: Embedder) -> None:
+def _validate(folder: Path, embedder: Embedder, tools: TextTools, settings: dict[str, Any]) -> None:
+    """Refuse to publish a build that does not load, disagrees with its manifest or cannot
+    answer: a few chunks' own texts, asked as questions through the retriever, must come
+    back with hits, and the dense search must find their sections (which also proves that
+    FAISS row i is chunk i)."""
+    from .retrieval import Retriever
+
     index = load_index_folder(folder, expected_model=embedder.model_id)
-    if index.chunks:
-        vec = index.vectors.reconstruct(0).reshape(1, -1)
-        _, ids = index.vectors.search(vec, 1)
-        if int(ids[0][0]) < 0:
-            raise IndexLoadError(f"{folder}: smoke query found nothing; the build was not published")
+    if index.dimension != embedder.dimension:
+        raise IndexLoadError(
+            f"{folder}: manifest dimension {index.dimension} differs from the model's "
+            f"{embedder.dimension}; the build was not published"
+        )
+    if not index.chunks:
+        return
+    retriever = Retriever(index, embedder, tools, settings)
+    for chunk in _smoke_probes(index.chunks):
+        query = chunk.display_text[:80]
+        result = retriever.search(query, top_k=len(index.sections))
+        if not result.hits:
+            raise IndexLoadError(f"{folder}: the smoke query {query[:40]!r} found nothing; the build was not published")
+        qvec = embedder.embed_queries([query])
+        _, ids = index.vectors.search(qvec, min(5, len(index.chunks)))
+        keys = {index.chunks[int(i)].section_key for i in ids[0] if i >= 0}
+        if chunk.section_key not in keys:
+            raise IndexLoadError(
+                f"{folder}: the smoke query {query[:40]!r} did not find its own section "
+                f"{chunk.section_key} among the nearest vectors; the vectors do not match the "
+                "chunks, so the build was not published"
+            )
 
 
-def _clean_staging(data_dir: Path) -> None:
+def _smoke_probes(chunks: list[Chunk]) -> list[Chunk]:
+    """Up to SMOKE_QUERIES chunks spread over the index whose text occurs nowhere else."""
+    seen: dict[str, int] = {}
+    for c in chunks:
+        seen[c.display_text] = seen.get(c.display_text, 0) + 1
+    unique = [c for c in chunks if seen[c.display_text] == 1 and len(c.display_text) >= 8]
+    if not unique:
+        return []
+    picks = {0, len(unique) // 2, len(unique) - 1}
+    return [unique[i] for i in sorted(picks)][:SMOKE_QUERIES]
+
+
+def _clean_leftovers(data_dir: Path, say: Progress) -> None:
+    """Remove what killed builds left: staging folders, half-pruned builds, CURRENT temp files."""
     folder = builds_dir(data_dir)
+    leftovers = list(data_dir.glob(".CURRENT.*.tmp"))
     if folder.is_dir():
-        for leftover in folder.glob(".staging-*"):
+        leftovers += [p for p in folder.iterdir() if p.name.startswith((".staging-", ".trash-"))]
+    for leftover in leftovers:
+        say(f"removing {leftover.name}, left by an interrupted build")
+        if leftover.is_dir():
             shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
 
 
 def _prune(data_dir: Path, keep: set[str]) -> None:
+    """Delete all but the KEEP_BUILDS newest builds, never one named in ``keep`` (the live
+    build and the one before it). A build is first renamed out of sight, so a prune cut
+    short never leaves a half-deleted folder among the builds."""
     folder = builds_dir(data_dir)
     builds = sorted((p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
     for old in builds[:-KEEP_BUILDS]:
-        if old.name not in keep:
-            shutil.rmtree(old, ignore_errors=True)
+        if old.name in keep or old.name == current_version(data_dir):
+            continue
+        trash = folder / f".trash-{old.name}"
+        try:
+            os.replace(old, trash)
+        except OSError:
+            continue
+        shutil.rmtree(trash, ignore_errors=True)
 
 
 def rollback(data_dir: Path, expected_model: str | None = None) -> str:
@@ -583,6 +697,7 @@ def load_index_folder(folder: Path, expected_model: str | None = None, verify: b
         with open(folder / "sentences.jsonl", encoding="utf-8") as fh:
             sentences = [Sentence(**json.loads(line)) for line in fh]
         sentence_vectors = np.load(folder / "sentences.npy")
+        heading_vectors = np.load(folder / "headings.npy")
         vectors = faiss.read_index(str(folder / "vectors.faiss"))
         lexical = bm25s.BM25.load(str(folder / "lexical"))
     except Exception as exc:  # any unreadable file is the same problem to the user
@@ -591,15 +706,27 @@ def load_index_folder(folder: Path, expected_model: str | None = None, verify: b
     dim = int(manifest["model"]["dimension"])
     if (
         len(chunks) != counts["chunks"] or vectors.ntotal != counts["chunks"] or vectors.d != dim
-        or sentence_vectors.shape != (len(sentences), dim)
+        or len(tokens) != len(chunks)
     ):
         raise IndexLoadError(
             f"{folder}: manifest says {counts['chunks']} chunks of dimension {dim}, files hold "
             f"{len(chunks)} chunks and {vectors.ntotal} vectors of dimension {vectors.d}; "
             "run `restake-qa build --force`"
         )
+    if len(sections) != counts["sections"] or len(sentences) != counts.get("sentences", len(sentences)) \
+            or sentence_vectors.shape != (len(sentences), dim) or heading_vectors.shape != (len(sections), dim):
+        raise IndexLoadError(
+            f"{folder}: manifest says {counts['sections']} sections and {counts.get('sentences')} "
+            f"sentences of dimension {dim}, files hold {len(sections)} sections, {len(sentences)} "
+            f"sentences and sentence vectors of shape {sentence_vectors.shape}; run `restake-qa build --force`"
+        )
+    keys = {s.key for s in sections}
+    orphan = next((c for c in chunks if c.section_key not in keys), None)
+    if orphan is not None:
+        raise IndexLoadError(f"{folder}: chunk {orphan.id} names section {orphan.section_key}, which "
+                             "sections.json lacks; run `restake-qa build --force`")
     return Index(
         path=folder, manifest=manifest, chunks=chunks, chunk_tokens=tokens, sections=sections,
         vectors=vectors, lexical=lexical, sentences=sentences, sentence_vectors=sentence_vectors,
-        section_by_key={s.key: s for s in sections},
+        heading_vectors=heading_vectors, section_by_key={s.key: s for s in sections},
     )

@@ -1,21 +1,36 @@
 """Hybrid retrieval: dense (FAISS) + lexical (BM25 over jieba tokens), fused, per section.
 
-Scores are put on a common 0–1 scale before fusion so that they mean the same thing for
-every question, which the refusal rule needs:
+A question is compared with each candidate section in five ways, each on a 0–1 scale:
 
-* dense: cosine mapped linearly from [``dense_floor``, ``dense_ceiling``] to [0, 1]
-  (multilingual-e5 cosines of related texts sit in a narrow band);
-* lexical: BM25 divided by the sum of the query tokens' IDFs, i.e. the score of a chunk
-  holding each query token once; tokens the corpus never uses count with the highest IDF,
-  so a question about something else scores low even if it shares one common word.
+* ``dense``: the best cosine between the question and one of the section's chunks (embedded
+  with their heading path);
+* ``sentence``: the same for the section's single sentences, which catches a question about
+  one line of a long chunk;
+* ``anchor``: the cosine with the section's English name (ethereum.org anchors are the English
+  headings: ``what-are-the-risks-of-restaking``), a bridge for English questions;
+* ``lexical``: the best chunk's BM25 divided by the sum of the query tokens' IDFs, i.e. the
+  score of a chunk holding each query token once;
+* ``heading``: the IDF-weighted share of the query tokens that the section's heading names
+  (its title and the words of its anchor).
 
-``fused = dense_weight · dense + (1 − dense_weight) · lexical``; a section scores as its best
-chunk. A question is refused when the best fused score is below ``refusal_threshold``.
+The three cosines are relative: multilingual-e5 cosines sit in a narrow band whose level
+depends on the language of the question, so each is scored as ``1 − (best − cosine) / spread``
+against the best section for this question (clipped at 0). Query tokens include the page's
+words for what an English or Simplified question says in other words (glossary and synonyms,
+see :mod:`restake_qa.text`); an English question is embedded with those words appended, so the
+model sees the page's vocabulary. ``fused`` is the weighted sum (weights in the settings,
+chosen on the dev set with ``restake-qa eval --tune``).
+
+Whether the page answers at all is a separate, absolute decision: a linear rule
+(``refusal_rule``) over the best raw cosines, the best lexical score and the *coverage* (the
+IDF-weighted share of the question's content words that the pages use at all) must reach 0,
+else the question is refused. Its evidence is part of the result.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,16 +43,24 @@ from .embedding import Embedder
 from .index import Index, IndexLoadError
 from .text import TextTools, detect_language
 
-DENSE_FLOOR = 0.72
-DENSE_CEILING = 0.90
+FEATURES = ("dense", "sentence", "anchor", "lexical", "heading")
+#: Inputs of the refusal rule, in the order its coefficients are written.
+REFUSAL_INPUTS = ("cosine", "sentence_cosine", "lexical", "coverage")
+
+# A Latin word that names something (EigenLayer, USDC, EIP-1559, Cardano): mixed case,
+# a digit, or a capital that does not start a sentence.
+_WORD = re.compile(r"(?<![A-Za-z0-9])[A-Za-z][A-Za-z0-9.+'-]*")
 
 
 @dataclass(frozen=True)
 class Scores:
-    dense: float  # calibrated 0–1
-    lexical: float  # calibrated 0–1
+    dense: float  # 0–1, relative to the question's best section
+    lexical: float  # 0–1
     fused: float
-    cosine: float  # raw cosine, for the curious
+    cosine: float  # raw cosine of the best chunk
+    sentence: float = 0.0  # 0–1, relative
+    anchor: float = 0.0  # 0–1, relative
+    heading: float = 0.0  # 0–1
 
     def to_dict(self) -> dict[str, float]:
         return {k: round(v, 4) for k, v in vars(self).items()}
@@ -56,7 +79,7 @@ class Hit:
 
     section: Section
     chunks: tuple[ChunkHit, ...]  # best first
-    scores: Scores  # of the best chunk
+    scores: Scores  # the section's features and fused score
     matched_terms: tuple[str, ...]
 
     @property
@@ -72,6 +95,30 @@ class Retrieval:
     refused: bool
     evidence: dict[str, Any]
     timings_ms: dict[str, float] = field(default_factory=dict)
+    query_vector: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+
+def weights_of(settings: dict[str, Any]) -> dict[str, float]:
+    """The fusion weights of ``settings`` (``<feature>_weight``)."""
+    return {f: float(settings.get(f"{f}_weight", 0.0)) for f in FEATURES}
+
+
+def parse_refusal_rule(text: str) -> dict[str, float]:
+    """``"cosine=40 sentence_cosine=76 lexical=2.6 coverage=1.7 bias=-102"`` → a dict; the
+    question is answered when ``bias + Σ coefficient · input ≥ 0``."""
+    rule: dict[str, float] = {}
+    for part in text.split():
+        name, _, value = part.partition("=")
+        if name not in (*REFUSAL_INPUTS, "bias") or not value:
+            raise ValueError(
+                f"refusal_rule: {part!r} is not <input>=<number> with input one of "
+                f"{', '.join((*REFUSAL_INPUTS, 'bias'))}"
+            )
+        try:
+            rule[name] = float(value)
+        except ValueError:
+            raise ValueError(f"refusal_rule: {value!r} in {part!r} is not a number") from None
+    return rule
 
 
 class Retriever:
@@ -91,25 +138,104 @@ class Retriever:
         self.embedder = embedder
         self.tools = tools
         self.settings = settings
+        self.weights = weights_of(settings)
+        self.spread = float(settings.get("dense_spread", 0.1))
+        self.refusal_rule = parse_refusal_rule(str(settings.get("refusal_rule", "")))
         self._n = len(index.chunks)
-        self._idf_unknown = math.log(1 + (self._n + 0.5) / 0.5) if self._n else 1.0
-        vocab = index.lexical.vocab_dict
-        self._vocab = vocab
+        self._vocab = index.lexical.vocab_dict
         # document frequency per token id, from the CSC matrix's column lengths
-        indptr = np.asarray(index.lexical.scores["indptr"])
-        self._df = np.diff(indptr)
+        self._df = np.diff(np.asarray(index.lexical.scores["indptr"]))
+        self._section_row = {s.key: i for i, s in enumerate(index.sections)}
+        self._chunk_rows: dict[str, list[int]] = {}
+        for i, chunk in enumerate(index.chunks):
+            self._chunk_rows.setdefault(chunk.section_key, []).append(i)
+        rows: dict[str, list[int]] = {}
+        for i, sentence in enumerate(index.sentences):
+            rows.setdefault(sentence.section_key, []).append(i)
+        self._sentence_rows = {k: np.asarray(v) for k, v in rows.items()}
+        self._sentence_tokens: dict[int, frozenset[str]] = {}
+        # headings: tokens per section, and their IDF across headings
+        headings = {s.key: frozenset(tools.heading_tokens(s.title, s.anchor)) for s in index.sections}
+        heading_df: dict[str, int] = {}
+        for tokens in headings.values():
+            for tok in tokens:
+                heading_df[tok] = heading_df.get(tok, 0) + 1
+        n_sections = max(len(headings), 1)
+        self._heading_idf = {t: math.log(1 + (n_sections - df + 0.5) / (df + 0.5)) for t, df in heading_df.items()}
+        self._heading_idf_unknown = math.log(1 + (n_sections + 0.5) / 0.5)
+        self._sections_with: dict[str, list[str]] = {}
+        for key, tokens in headings.items():
+            for tok in tokens:
+                self._sections_with.setdefault(tok, []).append(key)
+
+    def sentence_tokens(self, row: int) -> frozenset[str]:
+        """Lexical tokens of sentence ``row`` of the index (computed once, on first use)."""
+        tokens = self._sentence_tokens.get(row)
+        if tokens is None:
+            tokens = self._sentence_tokens[row] = frozenset(self.tools.lexical_tokens(self.index.sentences[row].text))
+        return tokens
+
+    def idf(self, token: str) -> float:
+        """BM25's IDF of ``token`` over the chunks (the highest for a token they never use)."""
+        return self._idf(token)
 
     def _idf(self, token: str) -> float:
         tid = self._vocab.get(token)
         df = int(self._df[tid]) if tid is not None and tid < len(self._df) else 0
         return math.log(1 + (self._n - df + 0.5) / (df + 0.5))
 
+    def _worth_expanding(self, said: str, word: str) -> bool:
+        """An expansion helps unless what the question said is already at least as common in
+        the pages as the word it expands to (ETH needs no 以太幣; operators needs 營運者)."""
+        said_tokens = self.tools.lexical_tokens(said)
+        if not said_tokens or not all(t in self._vocab for t in said_tokens):
+            return True
+        df_said = min(int(self._df[self._vocab[t]]) for t in said_tokens)
+        word_tokens = self.tools.lexical_tokens(word)
+        df_word = max((int(self._df[self._vocab[t]]) for t in word_tokens if t in self._vocab), default=0)
+        return df_said < df_word
+
     def query_tokens(self, question: str) -> list[str]:
-        tokens = self.tools.lexical_tokens(question)
-        for term in self.tools.expand_query(question):
-            if term not in tokens:
-                tokens.append(term)
-        return tokens
+        return self.tools.query_tokens(question, keep=self._worth_expanding)
+
+    def query_text(self, question: str, language: str) -> str:
+        """What is embedded: an English question with the page's words for it appended."""
+        if language != "en":
+            return question
+        words = [w for said, w in self.tools.expansions(question) if self._worth_expanding(said, w)]
+        return f"{question}（{'、'.join(words)}）" if words else question
+
+    def content_tokens(self, question: str, language: str, tokens: list[str]) -> list[str]:
+        """The query tokens that say what the question is about. In an English question an
+        ordinary English word cannot occur in the Chinese page (its meaning arrives through the
+        expansions), so only names (EigenLayer, USDC, Cardano) and words the pages use count."""
+        if language != "en":
+            return tokens
+        names: set[str] = set()
+        for m in _WORD.finditer(question):
+            word, before = m.group(0), question[: m.start()].rstrip()
+            starts_sentence = not before or before[-1] in ".?!。？！:：\"'“‘(（"
+            if any(c.isdigit() for c in word) or any(c.isupper() for c in word[1:]) or (
+                word[0].isupper() and not starts_sentence
+            ):
+                names.update(self.tools.lexical_tokens(word))
+        return [t for t in tokens if not t.isascii() or t in names or self._known(t)]
+
+    def _known(self, token: str) -> bool:
+        """Whether the indexed pages use ``token``: in their text or in a heading (anchors)."""
+        return token in self._vocab or token in self._heading_idf
+
+    def coverage(self, content: list[str]) -> float:
+        """IDF-weighted share of ``content`` tokens that the indexed pages use at all."""
+        if not content:
+            return 0.0
+        mass = sum(self._idf(t) for t in content)
+        known = sum(self._idf(t) for t in content if self._known(t))
+        return known / mass if mass else 0.0
+
+    def _relative(self, cosines: dict[str, float]) -> dict[str, float]:
+        best = max(cosines.values(), default=0.0)
+        return {k: max(0.0, 1.0 - (best - c) / self.spread) for k, c in cosines.items()}
 
     def search(self, question: str, top_k: int | None = None) -> Retrieval:
         """Retrieve sections for ``question``, best first, with the refusal decision."""
@@ -120,7 +246,8 @@ class Retriever:
             return Retrieval(question, language, (), True, {"reason": "the index is empty"}, timings)
 
         t = time.perf_counter()
-        qvec = self.embedder.embed_queries([question])
+        qvec = self.embedder.embed_queries([self.query_text(question, language)])
+        q = qvec[0]
         timings["embed"] = (time.perf_counter() - t) * 1000
 
         t = time.perf_counter()
@@ -132,57 +259,95 @@ class Retriever:
 
         t = time.perf_counter()
         tokens = self.query_tokens(question)
-        known = [tok for tok in dict.fromkeys(tokens)]
-        # English words cannot occur in the Chinese page: they neither score nor count
-        # towards the scale (their meaning reaches the page through the glossary).
-        scaled = [tok for tok in known if tok in self._vocab or not tok.isascii()]
-        if scaled:
-            raw = self.index.lexical.get_scores(known)
-            scale = sum(self._idf(tok) for tok in scaled) or 1.0
+        content = self.content_tokens(question, language, tokens)
+        if content:
+            raw = self.index.lexical.get_scores(tokens)
+            scale = sum(self._idf(tok) for tok in content) or 1.0
         else:
             raw = np.zeros(self._n, dtype=np.float32)
             scale = 1.0
         lex_ids = [int(i) for i in np.argsort(-raw)[:k] if raw[i] > 0]
+        heading_mass = sum(self._heading_idf.get(tok, self._heading_idf_unknown) for tok in content) or 1.0
+        heading_score: dict[str, float] = {}
+        for tok in content:
+            for key in self._sections_with.get(tok, ()):
+                heading_score[key] = heading_score.get(key, 0.0) + self._heading_idf[tok] / heading_mass
         timings["lexical"] = (time.perf_counter() - t) * 1000
 
         t = time.perf_counter()
-        candidates = list(dict.fromkeys(dense_ids + lex_ids))
+        keys = list(dict.fromkeys(
+            [self.index.chunks[i].section_key for i in dense_ids + lex_ids] + list(heading_score)
+        ))
+        candidates = [i for key in keys for i in self._chunk_rows.get(key, ())]
         missing = [i for i in candidates if i not in cosine]
         if missing:
             vecs = np.vstack([self.index.vectors.reconstruct(i) for i in missing])
-            for i, c in zip(missing, vecs @ qvec[0]):
+            for i, c in zip(missing, vecs @ q):
                 cosine[i] = float(c)
-        w = float(self.settings.get("dense_weight", 0.6))
-        floor = float(self.settings.get("dense_floor", DENSE_FLOOR))
-        ceiling = float(self.settings.get("dense_ceiling", DENSE_CEILING))
-        query_set = set(known)
-        by_section: dict[str, list[ChunkHit]] = {}
-        for i in candidates:
-            d = min(max((cosine[i] - floor) / (ceiling - floor), 0.0), 1.0)
-            lex = min(float(raw[i]) / scale, 1.0)
-            chunk = self.index.chunks[i]
-            matched = tuple(tok for tok in dict.fromkeys(self.index.chunk_tokens[i]) if tok in query_set)
-            hit = ChunkHit(chunk, Scores(d, lex, w * d + (1 - w) * lex, cosine[i]), matched)
-            by_section.setdefault(chunk.section_key, []).append(hit)
+        keys = [key for key in keys if key in self._chunk_rows]
+        chunk_cos = {key: max(cosine[i] for i in self._chunk_rows[key]) for key in keys}
+        sentence_cos = {
+            key: float(np.max(self.index.sentence_vectors[self._sentence_rows[key]] @ q))
+            for key in keys if key in self._sentence_rows
+        }
+        heading_vectors = self.index.heading_vectors
+        anchor_cos = {key: float(heading_vectors[self._section_row[key]] @ q) for key in keys}
+        dense, sentence, anchor = (self._relative(x) for x in (chunk_cos, sentence_cos, anchor_cos))
+        best_chunk_cos = max(chunk_cos.values(), default=0.0)
+        w = self.weights
+        query_set = set(tokens)
         hits = []
-        for key, chunk_hits in by_section.items():
+        for key in keys:
+            chunk_hits = []
+            for i in self._chunk_rows[key]:
+                d = max(0.0, 1.0 - (best_chunk_cos - cosine[i]) / self.spread)
+                lex = min(float(raw[i]) / scale, 1.0)
+                matched = tuple(tok for tok in dict.fromkeys(self.index.chunk_tokens[i]) if tok in query_set)
+                fused = w["dense"] * d + w["lexical"] * lex
+                chunk_hits.append(ChunkHit(self.index.chunks[i], Scores(d, lex, fused, cosine[i]), matched))
             chunk_hits.sort(key=lambda h: -h.scores.fused)
-            best = chunk_hits[0]
+            features = {
+                "dense": dense[key],
+                "sentence": sentence.get(key, 0.0),
+                "anchor": anchor[key],
+                "lexical": max(h.scores.lexical for h in chunk_hits),
+                "heading": min(heading_score.get(key, 0.0), 1.0),
+            }
+            fused = sum(w[f] * features[f] for f in FEATURES)
+            scores = Scores(features["dense"], features["lexical"], fused, chunk_cos[key],
+                            features["sentence"], features["anchor"], features["heading"])
             terms = tuple(dict.fromkeys(t for h in chunk_hits for t in h.matched_terms))
-            hits.append(Hit(self.index.section_by_key[key], tuple(chunk_hits), best.scores, terms))
+            hits.append(Hit(self.index.section_by_key[key], tuple(chunk_hits), scores, terms))
         hits.sort(key=lambda h: -h.scores.fused)
         timings["fusion"] = (time.perf_counter() - t) * 1000
 
-        best = hits[0].scores if hits else Scores(0, 0, 0, 0)
-        threshold = float(self.settings.get("refusal_threshold", 0.5))
-        refused = best.fused < threshold
-        evidence = {
-            "best_fused": round(best.fused, 4),
-            "best_dense": round(best.dense, 4),
-            "best_lexical": round(best.lexical, 4),
-            "best_cosine": round(best.cosine, 4),
-            "threshold": threshold,
-            "rule": "refuse when the best fused score is below the threshold",
-            "query_tokens": known,
+        inputs = {
+            "cosine": best_chunk_cos,
+            "sentence_cosine": max(sentence_cos.values(), default=0.0),
+            "lexical": max((h.scores.lexical for h in hits), default=0.0),
+            "coverage": self.coverage(content),
         }
-        return Retrieval(question, language, tuple(hits[:top_k]), refused, evidence, timings)
+        confidence = self.refusal_rule.get("bias", 0.0) + sum(
+            self.refusal_rule.get(name, 0.0) * value for name, value in inputs.items()
+        )
+        refused = not hits or confidence < 0
+        evidence = {
+            "confidence": round(confidence, 4),
+            **{name: round(value, 4) for name, value in inputs.items()},
+            "rule": "answer when bias + Σ coefficient · input ≥ 0 (refusal_rule)",
+            "refusal_rule": self.refusal_rule,
+            "weights": w,
+            "query_tokens": tokens,
+            "content_tokens": content,
+        }
+        return Retrieval(question, language, tuple(hits[:top_k]), refused, evidence, timings, q)
+
+    def features(self, question: str) -> tuple[list[str], np.ndarray, dict[str, float]]:
+        """Every section's feature vector for ``question`` (rows in ``index.sections`` order,
+        columns :data:`FEATURES`) and the refusal inputs; used to tune weights and the rule."""
+        result = self.search(question, top_k=len(self.index.sections))
+        matrix = np.zeros((len(self.index.sections), len(FEATURES)))
+        for hit in result.hits:
+            matrix[self._section_row[hit.section.key]] = [getattr(hit.scores, f) for f in FEATURES]
+        inputs = {name: float(result.evidence[name]) for name in REFUSAL_INPUTS}
+        return [s.anchor for s in self.index.sections], matrix, inputs

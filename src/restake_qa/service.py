@@ -2,13 +2,15 @@
 
 The model and the jieba/OpenCC tools load once. The index is held as one immutable
 ``(Index, Retriever)`` snapshot: a request takes the snapshot once and uses it throughout, so
-it never mixes two builds. A newly published build (``CURRENT`` changed) is loaded in a
-background thread and swapped in by one reference assignment; requests are never blocked
-or failed by a reload.
+it never mixes two builds. A newly published build (``CURRENT`` changed, by ``restake-qa
+build``, ``--rollback`` or ``POST /api/reindex``) is loaded in a background thread and
+swapped in by one reference assignment; requests are never blocked or failed by a reload,
+and a build that fails to load leaves the old one serving (the error shows in ``health``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable
@@ -21,7 +23,7 @@ from .config import corpus_dir
 from .embedding import Embedder
 from .index import BuildReport, Index, IndexLoadError, build_index, current_version, load_index
 from .retrieval import Retriever
-from .text import TextTools, load_glossary
+from .text import TextTools, load_text_tools
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,11 @@ class Engine:
         self.data_dir = Path(settings["data_dir"])
         self.corpus_dir = corpus_dir(settings)
         self.progress = progress
-        self.tools = tools or TextTools(load_glossary(self.corpus_dir / "glossary.toml"))
+        # Tools made here follow edits of the glossary and synonyms (a reindex must tokenise
+        # the index and the questions alike); tools passed in are the caller's to keep.
+        self._own_tools = tools is None
+        self._tools_digest = self._tools_files_digest()
+        self.tools = tools or load_text_tools(self.corpus_dir)
         if embedder is None:
             from .embedding import load_embedder
 
@@ -75,10 +81,10 @@ class Engine:
                 return False
             try:
                 index = load_index(self.data_dir, expected_model=self.embedder.model_id)
-                snap = Snapshot(index, Retriever(index, self.embedder, self.tools, self.settings))
-            except IndexLoadError as exc:
+                snap = Snapshot(index, Retriever(index, self.embedder, self._current_tools(), self.settings))
+            except Exception as exc:  # noqa: BLE001 - whatever breaks a load, the old build serves on
                 # Keep serving the old build if there is one; report the problem.
-                self.error = str(exc)
+                self.error = str(exc) if isinstance(exc, IndexLoadError) else f"{type(exc).__name__}: {exc}"
                 return False
             self._snapshot = snap
             self.error = None
@@ -110,11 +116,36 @@ class Engine:
     def build(self, *, force: bool = False, wait: float = 0.0, progress=None) -> BuildReport:
         """Build from the corpus folder and swap the new index in."""
         report = build_index(
-            self.corpus_dir, self.data_dir, self.embedder, self.settings,
+            self.corpus_dir, self.data_dir, self.embedder, self.settings, tools=self._current_tools(strict=True),
             force=force, wait=wait, progress=progress or self.progress,
         )
         self.reload()
         return report
+
+    def _tools_files_digest(self) -> str:
+        digest = hashlib.sha256()
+        for name in ("glossary.toml", "synonyms.toml"):
+            try:
+                digest.update(name.encode() + b"\0" + (self.corpus_dir / name).read_bytes())
+            except OSError:
+                pass
+        return digest.hexdigest()
+
+    def _current_tools(self, strict: bool = False) -> TextTools:
+        """The text tools for the corpus's glossary and synonyms as they are now, remade only
+        when those files changed. A file that does not load fails a build (``strict``) and
+        otherwise leaves the tools as they were."""
+        if self._own_tools:
+            digest = self._tools_files_digest()
+            if digest != self._tools_digest:
+                try:
+                    self.tools = load_text_tools(self.corpus_dir)
+                except ValueError:
+                    if strict:
+                        raise
+                    return self.tools
+                self._tools_digest = digest
+        return self.tools
 
     # answers --------------------------------------------------------------------------
     def answer(self, question: str, history: list[dict[str, str]] | None = None, top_k: int | None = None) -> tuple[Answer, str]:

@@ -11,6 +11,7 @@ import logging
 import re
 import threading
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,27 +72,85 @@ def load_glossary(path: Path) -> list[Term]:
     return terms
 
 
+def load_synonyms(path: Path) -> dict[str, tuple[str, ...]]:
+    """Read ``synonyms.toml`` (page word → other ways to say it); a missing file is empty."""
+    if not path.exists():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not valid TOML ({exc}); fix the file and retry") from None
+    words = data.get("words", {})
+    out: dict[str, tuple[str, ...]] = {}
+    for word, others in words.items():
+        if not isinstance(others, list) or not all(isinstance(o, str) and o.strip() for o in others):
+            raise ValueError(f"{path}: `{word}` must map to a list of non-empty strings")
+        out[word] = tuple(others)
+    return out
+
+
+def load_text_tools(corpus_dir: Path) -> TextTools:
+    """The :class:`TextTools` of a corpus folder (its glossary and synonyms)."""
+    return TextTools(load_glossary(corpus_dir / "glossary.toml"), load_synonyms(corpus_dir / "synonyms.toml"))
+
+
+def stem(word: str) -> str:
+    """A light English stem, so that "risks", "restaked" and "restaking" meet their headings."""
+    for suffix in ("ing", "ed", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            word = word[: -len(suffix)]
+            break
+    else:  # plural abbreviations: LSTs, AVSs
+        if word.endswith("s") and len(word) == 4 and word[-2] not in "ui":
+            return word[:-1]
+    return word[:-1] if word.endswith("e") and len(word) >= 5 else word
+
+
+def _english_pattern(phrase: str) -> re.Pattern[str]:
+    """Whole-word match of ``phrase`` whose last word may take a regular ending."""
+    words = phrase.lower().split()
+    last = re.escape(words[-1])
+    if words[-1].endswith("e"):
+        last = re.escape(words[-1][:-1]) + "(?:e|es|ed|ing)?"
+    elif words[-1][-1:].isalpha():
+        last += "(?:s|es|ed|ing)?"
+    body = r"\s+".join([*(re.escape(w) for w in words[:-1]), last])
+    return re.compile(rf"(?<![a-z0-9]){body}(?![a-z0-9])")
+
+
 class TextTools:
     """Script conversion, jieba tokenisation and glossary look-ups, configured once."""
 
-    def __init__(self, glossary: list[Term] | None = None) -> None:
+    def __init__(
+        self, glossary: list[Term] | None = None, synonyms: dict[str, tuple[str, ...]] | None = None
+    ) -> None:
         self.glossary = list(glossary or [])
+        self.synonyms = dict(synonyms or {})
         self._t2s = opencc.OpenCC("tw2sp")
         self._s2t = opencc.OpenCC("s2twp")
         self._lock = threading.Lock()  # OpenCC converters are not documented as thread-safe
         self.tokenizer = jieba.Tokenizer()
         self.tokenizer.initialize()
-        # English names and aliases → the page's term, for expanding English questions.
-        self._expansions: list[tuple[re.Pattern[str], str]] = []
         for term in self.glossary:
             for word in {term.term, *term.aliases}:
                 norm = self.normalize(word)
                 if _CJK.search(norm):
                     self.tokenizer.add_word(norm, freq=200000)
-            for alias in {*term.aliases, term.english}:
-                if alias and not _CJK.search(alias):
-                    pattern = re.compile(rf"(?<![a-z0-9]){re.escape(alias.lower())}(?![a-z0-9])")
-                    self._expansions.append((pattern, self.normalize(term.term)))
+        # Other ways of saying a page word → the page word (normalised): glossary aliases and
+        # English names, and the synonyms file. English phrases match as whole words; Chinese
+        # ones anywhere in the normalised question.
+        pairs: list[tuple[str, str]] = []
+        for term in self.glossary:
+            pairs += [(alias, term.term) for alias in {*term.aliases, term.english} if alias]
+        for word, others in self.synonyms.items():
+            pairs += [(other, word) for other in others]
+        self._english: list[tuple[re.Pattern[str], str]] = []
+        self._chinese: list[tuple[str, str]] = []
+        for other, word in pairs:
+            if _CJK.search(other):
+                self._chinese.append((self.normalize(other), word))
+            else:
+                self._english.append((_english_pattern(other), word))
 
     # scripts -----------------------------------------------------------------------------
     def to_simplified(self, text: str) -> str:
@@ -144,11 +203,12 @@ class TextTools:
         return sum(1 for w, _, _ in self.segments(text) if w.strip())
 
     def lexical_tokens(self, text: str) -> list[str]:
-        """Tokens for BM25: normalised jieba words minus stop words and punctuation, plus
-        character bigrams of Chinese words jieba does not know."""
+        """Tokens for BM25: normalised jieba words in search mode (a long word also yields the
+        known words inside it: 哪些项目 → 哪些, 项目, 哪些项目) minus stop words and punctuation,
+        Latin words lightly stemmed, plus character bigrams of Chinese words jieba does not know."""
         norm = self.normalize(text)
         out = []
-        for word in self.tokenizer.lcut(norm, HMM=True):
+        for word in self.tokenizer.cut_for_search(norm, HMM=True):
             word = word.strip()
             if not word or word in STOPWORDS:
                 continue
@@ -157,17 +217,41 @@ class TextTools:
                 if len(word) > 2 and word not in self.tokenizer.FREQ:
                     out.extend(word[i : i + 2] for i in range(len(word) - 1))
             elif _LATIN.search(word):
-                out.append(word)
+                out.append(stem(word))
         return out
 
-    def expand_query(self, question: str) -> list[str]:
-        """Glossary terms (normalised) that an English or mixed question names."""
+    def expansions(self, question: str) -> list[tuple[str, str]]:
+        """``(what the question says, the page's word for it)`` pairs: English names and
+        aliases of glossary terms, and the synonyms file."""
         lowered = question.lower()
-        found = []
-        for pattern, term in self._expansions:
-            if pattern.search(lowered) and term not in found:
-                found.append(term)
-        return found
+        norm = self.normalize(question)
+        found: dict[str, str] = {}
+        for pattern, word in self._english:
+            if word not in found and (m := pattern.search(lowered)):
+                found[word] = m.group(0)
+        for other, word in self._chinese:
+            if word not in found and other in norm and self.normalize(word) not in norm:
+                found[word] = other
+        return [(said, word) for word, said in found.items()]
+
+    def expand_query(self, question: str) -> list[str]:
+        """The page's words (as the page writes them) for what ``question`` says in other words."""
+        return [word for _, word in self.expansions(question)]
+
+    def query_tokens(self, question: str, keep: Callable[[str, str], bool] | None = None) -> list[str]:
+        """Lexical tokens of a question plus those of its expansions (those ``keep(said, word)``
+        accepts, if given), without repeats."""
+        tokens = self.lexical_tokens(question)
+        for said, word in self.expansions(question):
+            if keep is None or keep(said, word):
+                tokens += self.lexical_tokens(word)
+        return list(dict.fromkeys(tokens))
+
+    def heading_tokens(self, title: str, anchor: str) -> list[str]:
+        """What a section's heading says: the title's tokens and the English words of its
+        anchor (ethereum.org anchors are the English headings, e.g. what-are-the-risks-of-restaking)."""
+        english = " ".join(anchor.replace("_", "-").split("-"))
+        return list(dict.fromkeys(self.lexical_tokens(title) + self.lexical_tokens(english)))
 
     def glossary_terms_in(self, text: str) -> list[Term]:
         """Glossary entries whose term or an alias occurs in ``text`` (either script)."""

@@ -260,10 +260,13 @@ def sections():
 @api.get("/glossary")
 def glossary():
     tools = get_engine().tools
-    return jsonify({"terms": [
-        {"term": t.term, "english": t.english, "aliases": list(t.aliases), "explanation": t.explanation}
-        for t in tools.glossary
-    ]})
+    terms = []
+    for t in tools.glossary:
+        # Answers to Simplified questions come back in Simplified, so the page needs those forms too.
+        simplified = dict.fromkeys(tools.to_simplified(form) for form in (t.term, *t.aliases))
+        terms.append({"term": t.term, "english": t.english, "aliases": list(t.aliases),
+                      "explanation": t.explanation, "simplified": list(simplified)})
+    return jsonify({"terms": terms})
 
 
 @api.get("/openapi.json")
@@ -282,32 +285,56 @@ def _require_admin() -> None:
         raise ApiError(401, "unauthorized", "send Authorization: Bearer <RESTAKE_QA_ADMIN_TOKEN>")
 
 
+#: Progress lines kept per reindex job (the first ones and the latest ones), and jobs kept.
+JOB_PROGRESS_LINES = 200
+JOBS_KEPT = 20
+# One lock for every job's fields: a status request copies a job while its build thread
+# appends to it, and must see a consistent job (status, report and finished_at together).
+_JOB_LOCK = threading.Lock()
+
+
+def _job_update(job: dict[str, Any], **changes: Any) -> None:
+    with _JOB_LOCK:
+        job.update(changes)
+
+
+def _job_say(job: dict[str, Any], message: str) -> None:
+    with _JOB_LOCK:
+        lines = job["progress"]
+        lines.append(message)
+        if len(lines) > JOB_PROGRESS_LINES:  # keep the start (what is built) and the latest
+            del lines[20 : len(lines) - JOB_PROGRESS_LINES + 20]
+
+
 @api.post("/reindex")
 def reindex():
+    """Start a rebuild from the corpus folder in the background; 202 with the job's id."""
     _require_admin()
     state = _state()
     engine = get_engine()
     with state["jobs_lock"]:
         running = [j for j in state["jobs"].values() if j["status"] == "running"]
         if running:
-            raise ApiError(409, "reindex_running", "a reindex is already running", job_id=running[0]["id"])
+            raise ApiError(409, "reindex_running", "a reindex is already running; poll it or wait for it to finish",
+                           job_id=running[0]["id"], url=f"/api/reindex/{running[0]['id']}")
         job = {"id": uuid.uuid4().hex[:12], "status": "running", "progress": [], "report": None,
                "error": None, "started_at": time.time(), "finished_at": None}
+        finished = [k for k, j in state["jobs"].items() if j["status"] != "running"]
+        for key in finished[: max(len(state["jobs"]) + 1 - JOBS_KEPT, 0)]:
+            del state["jobs"][key]
         state["jobs"][job["id"]] = job
 
     def run() -> None:
+        outcome: dict[str, Any]
         try:
-            report = engine.build(wait=600, progress=lambda m: job["progress"].append(m))
-            job["report"] = report.to_dict()
-            job["status"] = "done"
+            # A CLI build may hold the lock: wait for it rather than fail.
+            report = engine.build(wait=600, progress=lambda m: _job_say(job, m))
+            outcome = {"report": report.to_dict(), "status": "done"}
         except (BuildLockedError, IndexLoadError, ValueError, OSError) as exc:
-            job["error"] = str(exc)
-            job["status"] = "failed"
+            outcome = {"error": str(exc), "status": "failed"}
         except Exception as exc:  # pragma: no cover - reported to the caller, not swallowed
-            job["error"] = f"{type(exc).__name__}: {exc}"
-            job["status"] = "failed"
-        finally:
-            job["finished_at"] = time.time()
+            outcome = {"error": f"{type(exc).__name__}: {exc}", "status": "failed"}
+        _job_update(job, finished_at=time.time(), **outcome)
 
     threading.Thread(target=run, name=f"reindex-{job['id']}", daemon=True).start()
     return jsonify({"job_id": job["id"], "status": "running", "url": f"/api/reindex/{job['id']}"}), 202
@@ -315,14 +342,27 @@ def reindex():
 
 @api.get("/reindex/<job_id>")
 def reindex_status(job_id: str):
+    """A reindex job: status (running, done, failed), progress lines, and the change report."""
     _require_admin()
     job = _state()["jobs"].get(job_id)
     if job is None:
         raise ApiError(404, "unknown_job", f"no reindex job {job_id}")
-    return jsonify({**job, "progress": list(job["progress"])})
+    with _JOB_LOCK:
+        body = {**job, "progress": list(job["progress"])}
+    return jsonify(body)
 
 
 # the chat page -------------------------------------------------------------------------------
+# The page only loads its own files and talks to its own API; even a rendering bug that let
+# data reach the DOM as HTML could then not run a script.
+_PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+             "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
 @pages.get("/")
 def index_page():
-    return send_from_directory(web_dir(), "index.html")
+    response = send_from_directory(web_dir(), "index.html")
+    response.headers["Content-Security-Policy"] = _PAGE_CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
