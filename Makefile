@@ -36,8 +36,9 @@ test: install browser
 eval: install
 	$(VENV)/bin/restake-qa eval
 
+# BENCH_ARGS=--quick for a short smoke run; results in bench/results/ (see bench/README.md)
 bench: install
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .restake-qa test-artifacts .pytest_cache .hypothesis

@@ -225,8 +225,8 @@ def test_html_in_a_question_is_shown_as_text(page, live_server):
 def test_errors_are_shown_in_the_thread_and_the_question_is_kept(page, real_engine, real_settings):
     from restake_qa import create_app
 
-    # its own server: two API calls a minute (the page's glossary request is the first), then stopped
-    server = LiveServer(create_app({**real_settings, "engine": real_engine, "rate_limit_per_minute": 2}))
+    # its own server: one question a minute (the glossary the page loads does not count), then stopped
+    server = LiveServer(create_app({**real_settings, "engine": real_engine, "rate_limit_per_minute": 1}))
     server.start()
     try:
         with page.expect_response(lambda r: r.url.endswith("/api/glossary")):

@@ -144,6 +144,7 @@ def test_rate_limit_returns_429_with_retry_after(engine):
     assert_error(r, 429, "rate_limited")
     assert 1 <= int(r.headers["Retry-After"]) <= 60
     assert c.get("/api/health").status_code == 200  # health is never limited
+    assert c.get("/api/glossary").status_code == 200  # nor the chat page's tooltips
 
 
 def test_reindex_needs_a_configured_token(engine):
@@ -181,3 +182,21 @@ def test_random_input_never_gets_a_5xx(client, body, content_type):
     r = client.post("/api/answer", data=body, content_type=content_type)
     assert r.status_code < 500, r.get_data(as_text=True)
     assert r.is_json
+
+
+def test_a_failed_engine_start_is_reported_not_retried_on_every_request(monkeypatch, tmp_path):
+    import restake_qa.service
+
+    calls = []
+
+    class NoModel:
+        def __init__(self, *args, **kwargs):
+            calls.append(1)
+            raise RuntimeError("No embedding model found; set RESTAKE_QA_MODEL")
+
+    monkeypatch.setattr(restake_qa.service, "Engine", NoModel)
+    client = create_app(make_settings(tmp_path)).test_client()
+    for _ in range(3):
+        r = client.get("/api/health")
+        assert r.status_code == 503 and "RESTAKE_QA_MODEL" in r.get_json()["error"]
+    assert len(calls) == 1  # one model load attempt, not one per request

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .chunking import Sentence
-from .retrieval import Hit, Retrieval, Retriever
+from .retrieval import Retrieval, Retriever
 from .text import TextTools, detect_language
 
 # A pronoun that points back (「它要等多久？」, "is it safe?") and a topic shift that carries

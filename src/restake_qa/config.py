@@ -34,7 +34,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("model", "intfloat/multilingual-e5-small", "Embedding model: a local sentence-transformers folder or a model id (see models.py for the resolution order)."),
     Setting("model_cache", "", "Folder for converted models; empty means $XDG_CACHE_HOME/restake-qa/models (or ~/.cache/…)."),
     Setting("model_backend", "onnx", "How the model runs: onnx (onnxruntime on an ONNX export made once in the model cache; ~3× faster per query) or torch (sentence-transformers); both give the same vectors."),
-    Setting("torch_threads", 0, "Threads the model (onnxruntime or torch) may use for one call; 0 means all cores."),
+    Setting("model_threads", 0, "Threads the model (onnxruntime or torch) may use for one call; 0 means all cores."),
     # chunking
     Setting("chunk_target_tokens", 48, "Chunk size the chunker aims for, in jieba tokens."),
     Setting("chunk_max_tokens", 96, "Largest chunk, in jieba tokens; longer sentences are split at clause boundaries."),

@@ -55,8 +55,14 @@ from .embedding import Embedder
 from .text import TextTools, load_text_tools
 
 FORMAT_VERSION = 2
-#: Below this many chunks the index is exact (flat inner product); above it, HNSW.
-EXACT_SEARCH_LIMIT = 20_000
+#: Up to this many chunks the index is exact (flat inner product); above it, HNSW. Measured
+#: (bench/, 2 cores): exact search over 100k vectors takes ~6 ms with one thread (what
+#: `serve` uses), builds in 0.1 s and needs no recall trade-off; HNSW answers in 0.7 ms but
+#: takes ~45 s to build. Exact stays ≤ ~15 ms up to here.
+EXACT_SEARCH_LIMIT = 200_000
+#: HNSW parameters above the limit: recall@10 0.997–0.999 against exact search at 100k
+#: (bench/); efConstruction 80 gave 0.985–0.998 depending on the queries.
+HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 200, 128
 KEEP_BUILDS = 3
 #: Texts embedded (and committed to the cache) per step of a build.
 CACHE_COMMIT_EVERY = 32
@@ -243,12 +249,33 @@ class EmbeddingCache:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.db = sqlite3.connect(path, timeout=30)
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS embeddings (model TEXT, key TEXT, dim INTEGER, "
-            "vector BLOB, checksum TEXT, PRIMARY KEY (model, key))"
-        )
         self.repaired = 0
+        self.reset: Path | None = None  # where a damaged cache file was moved
+        try:
+            self.db = self._open(path)
+        except sqlite3.DatabaseError:
+            # The cache only saves work: a damaged file is set aside (for inspection) and the
+            # build re-embeds what it needs.
+            self.reset = path.with_name(f"{path.name}.damaged-{int(time.time())}")
+            for suffix in ("", "-journal", "-wal", "-shm"):
+                if Path(f"{path}{suffix}").exists():
+                    os.replace(f"{path}{suffix}", f"{self.reset}{suffix}")
+            self.db = self._open(path)
+
+    @staticmethod
+    def _open(path: Path) -> sqlite3.Connection:
+        db = sqlite3.connect(path, timeout=30)
+        try:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS embeddings (model TEXT, key TEXT, dim INTEGER, "
+                "vector BLOB, checksum TEXT, PRIMARY KEY (model, key))"
+            )
+            if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise sqlite3.DatabaseError("quick_check failed")
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
 
     @staticmethod
     def key(text: str) -> str:
@@ -307,9 +334,9 @@ def make_vector_index(vectors: np.ndarray):
     if n <= EXACT_SEARCH_LIMIT:
         index = faiss.IndexFlatIP(dim)
     else:
-        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 80
-        index.hnsw.efSearch = 128
+        index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        index.hnsw.efSearch = HNSW_EF_SEARCH
     if n:
         index.add(np.ascontiguousarray(vectors, dtype=np.float32))
     return index
@@ -458,6 +485,10 @@ def _embed_with_cache(
         found = cache.get_many(embedder.model_id, embedder.dimension, list(dict.fromkeys(keys)))
         todo = list(dict.fromkeys(k for k in keys if k not in found))
         text_of = dict(zip(keys, texts))
+        # similar lengths side by side: each model call pads less (+28% passages/s, bench/)
+        todo.sort(key=lambda k: len(text_of[k]))
+        if cache.reset:
+            say(f"the embedding cache was damaged; it was moved to {cache.reset} and a new one started")
         if todo:
             say(f"embedding {len(todo)} new or changed texts ({len(keys) - len(todo)} from cache)")
             step = max(1, len(todo) // 20)

@@ -266,7 +266,8 @@ class Retriever:
         else:
             raw = np.zeros(self._n, dtype=np.float32)
             scale = 1.0
-        lex_ids = [int(i) for i in np.argsort(-raw)[:k] if raw[i] > 0]
+        top = np.argpartition(-raw, k - 1)[:k] if k < self._n else np.arange(self._n)
+        lex_ids = [int(i) for i in top[np.argsort(-raw[top])] if raw[i] > 0]
         heading_mass = sum(self._heading_idf.get(tok, self._heading_idf_unknown) for tok in content) or 1.0
         heading_score: dict[str, float] = {}
         for tok in content:

@@ -107,15 +107,27 @@ def _state() -> dict[str, Any]:
     return current_app.extensions[_EXTENSION]
 
 
+#: Seconds before a failed engine start (e.g. no model) is tried again; until then every
+#: request gets the same error at once instead of paying for another model load.
+ENGINE_RETRY_SECONDS = 30.0
+
+
 def get_engine():
     """The process's engine, created on first use (model and index load once)."""
     state = _state()
     if state["engine"] is None:
         with state["engine_lock"]:
+            failed = state.get("engine_failure")
+            if failed and time.monotonic() - failed[0] < ENGINE_RETRY_SECONDS:
+                raise failed[1]
             if state["engine"] is None:
                 from .service import Engine
 
-                state["engine"] = Engine(state["settings"], embedder=state["embedder"])
+                try:
+                    state["engine"] = Engine(state["settings"], embedder=state["embedder"])
+                except Exception as exc:
+                    state["engine_failure"] = (time.monotonic(), exc)
+                    raise
     return state["engine"]
 
 
@@ -147,7 +159,9 @@ class RateLimiter:
 
 @api.before_request
 def _limit_rate():
-    if request.endpoint in {"api.health", "api.openapi"}:
+    # Only the work the limit protects counts: cheap reads the chat page needs (the glossary
+    # for its tooltips, the table of contents) and health checks do not.
+    if request.endpoint in {"api.health", "api.openapi", "api.glossary", "api.sections"}:
         return
     wait = _state()["rate"].check(request.remote_addr or "?")
     if wait is not None:
