@@ -177,9 +177,6 @@ class Retriever:
 
     def idf(self, token: str) -> float:
         """BM25's IDF of ``token`` over the chunks (the highest for a token they never use)."""
-        return self._idf(token)
-
-    def _idf(self, token: str) -> float:
         tid = self._vocab.get(token)
         df = int(self._df[tid]) if tid is not None and tid < len(self._df) else 0
         return math.log(1 + (self._n - df + 0.5) / (df + 0.5))
@@ -229,8 +226,8 @@ class Retriever:
         """IDF-weighted share of ``content`` tokens that the indexed pages use at all."""
         if not content:
             return 0.0
-        mass = sum(self._idf(t) for t in content)
-        known = sum(self._idf(t) for t in content if self._known(t))
+        mass = sum(self.idf(t) for t in content)
+        known = sum(self.idf(t) for t in content if self._known(t))
         return known / mass if mass else 0.0
 
     def _relative(self, cosines: dict[str, float]) -> dict[str, float]:
@@ -262,7 +259,7 @@ class Retriever:
         content = self.content_tokens(question, language, tokens)
         if content:
             raw = self.index.lexical.get_scores(tokens)
-            scale = sum(self._idf(tok) for tok in content) or 1.0
+            scale = sum(self.idf(tok) for tok in content) or 1.0
         else:
             raw = np.zeros(self._n, dtype=np.float32)
             scale = 1.0
