@@ -19,6 +19,8 @@ from pathlib import Path
 
 import yaml
 
+from .text import TOOL_FILES  # they shape the lexical index, so a build depends on them
+
 #: Attributes of MDX components whose value is page text, not configuration.
 CONTENT_ATTRIBUTES = ("title", "description")
 #: Attributes that identify an embedded video; kept as section attachments.
@@ -141,9 +143,9 @@ def corpus_files(folder: Path) -> list[Path]:
 
 
 def corpus_hash(folder: Path) -> str:
-    """sha256 over the pages, corpus.toml and the glossary: what a build depends on."""
+    """sha256 over the pages, corpus.toml, the glossary and synonyms: what a build depends on."""
     digest = hashlib.sha256()
-    extra = [folder / n for n in ("corpus.toml", "glossary.toml", "synonyms.toml") if (folder / n).exists()]
+    extra = [folder / n for n in ("corpus.toml", *TOOL_FILES) if (folder / n).exists()]
     for path in corpus_files(folder) + extra:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()

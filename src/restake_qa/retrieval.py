@@ -192,15 +192,19 @@ class Retriever:
         df_word = max((int(self._df[self._vocab[t]]) for t in word_tokens if t in self._vocab), default=0)
         return df_said < df_word
 
-    def query_tokens(self, question: str) -> list[str]:
-        return self.tools.query_tokens(question, keep=self._worth_expanding)
+    def expansions(self, question: str) -> list[str]:
+        """The page's words for what ``question`` says in other words, those worth adding."""
+        return [word for said, word in self.tools.expansions(question) if self._worth_expanding(said, word)]
 
-    def query_text(self, question: str, language: str) -> str:
-        """What is embedded: an English question with the page's words for it appended."""
-        if language != "en":
+    def query_tokens(self, question: str, words: list[str] | None = None) -> list[str]:
+        return self.tools.query_tokens(question, self.expansions(question) if words is None else words)
+
+    @staticmethod
+    def query_text(question: str, language: str, words: list[str]) -> str:
+        """What is embedded: an English question with the page's ``words`` for it appended."""
+        if language != "en" or not words:
             return question
-        words = [w for said, w in self.tools.expansions(question) if self._worth_expanding(said, w)]
-        return f"{question}（{'、'.join(words)}）" if words else question
+        return f"{question}（{'、'.join(words)}）"
 
     def content_tokens(self, question: str, language: str, tokens: list[str]) -> list[str]:
         """The query tokens that say what the question is about. In an English question an
@@ -243,7 +247,8 @@ class Retriever:
             return Retrieval(question, language, (), True, {"reason": "the index is empty"}, timings)
 
         t = time.perf_counter()
-        qvec = self.embedder.embed_queries([self.query_text(question, language)])
+        words = self.expansions(question)
+        qvec = self.embedder.embed_queries([self.query_text(question, language, words)])
         q = qvec[0]
         timings["embed"] = (time.perf_counter() - t) * 1000
 
@@ -255,7 +260,7 @@ class Retriever:
         timings["dense"] = (time.perf_counter() - t) * 1000
 
         t = time.perf_counter()
-        tokens = self.query_tokens(question)
+        tokens = self.query_tokens(question, words)
         content = self.content_tokens(question, language, tokens)
         if content:
             raw = self.index.lexical.get_scores(tokens)

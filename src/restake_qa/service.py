@@ -23,7 +23,7 @@ from .config import corpus_dir
 from .embedding import Embedder
 from .index import BuildReport, Index, IndexLoadError, build_index, current_version, load_index
 from .retrieval import Retriever
-from .text import TextTools, load_text_tools
+from .text import TOOL_FILES, TextTools, load_text_tools
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ class Engine:
 
     def _tools_files_digest(self) -> str:
         digest = hashlib.sha256()
-        for name in ("glossary.toml", "synonyms.toml"):
+        for name in TOOL_FILES:
             try:
                 digest.update(name.encode() + b"\0" + (self.corpus_dir / name).read_bytes())
             except OSError:

@@ -11,7 +11,6 @@ import logging
 import re
 import threading
 import tomllib
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,9 +88,14 @@ def load_synonyms(path: Path) -> dict[str, tuple[str, ...]]:
     return out
 
 
+#: The files of a corpus folder that configure the text tools (and so the lexical index).
+TOOL_FILES = ("glossary.toml", "synonyms.toml")
+
+
 def load_text_tools(corpus_dir: Path) -> TextTools:
     """The :class:`TextTools` of a corpus folder (its glossary and synonyms)."""
-    return TextTools(load_glossary(corpus_dir / "glossary.toml"), load_synonyms(corpus_dir / "synonyms.toml"))
+    glossary, synonyms = (corpus_dir / name for name in TOOL_FILES)
+    return TextTools(load_glossary(glossary), load_synonyms(synonyms))
 
 
 def stem(word: str) -> str:
@@ -238,13 +242,12 @@ class TextTools:
         """The page's words (as the page writes them) for what ``question`` says in other words."""
         return [word for _, word in self.expansions(question)]
 
-    def query_tokens(self, question: str, keep: Callable[[str, str], bool] | None = None) -> list[str]:
-        """Lexical tokens of a question plus those of its expansions (those ``keep(said, word)``
-        accepts, if given), without repeats."""
+    def query_tokens(self, question: str, words: list[str] | None = None) -> list[str]:
+        """Lexical tokens of a question plus those of the page's ``words`` for it (default: all
+        its expansions), without repeats."""
         tokens = self.lexical_tokens(question)
-        for said, word in self.expansions(question):
-            if keep is None or keep(said, word):
-                tokens += self.lexical_tokens(word)
+        for word in self.expand_query(question) if words is None else words:
+            tokens += self.lexical_tokens(word)
         return list(dict.fromkeys(tokens))
 
     def heading_tokens(self, title: str, anchor: str) -> list[str]:
