@@ -9,7 +9,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install browser serve test bench eval clean
+.PHONY: install browser serve lint test bench eval clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,13 @@ browser:
 serve: install
 	$(VENV)/bin/restake-qa serve
 
-test: install browser
+# ruff (lint and format) and mypy, configured in pyproject.toml; `make test` runs them first
+lint: install
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/mypy
+
+test: install browser lint
 	$(PY) -m pytest
 
 eval: install

@@ -79,7 +79,9 @@ def rss_mb(pid: int | None = None) -> float:
 class ServerProcess:
     """A server started as a subprocess, ready when ``health_path`` answers 200."""
 
-    def __init__(self, argv: list[str], port: int, env: dict[str, str], log: Path, health_path: str = "/api/health") -> None:
+    def __init__(
+        self, argv: list[str], port: int, env: dict[str, str], log: Path, health_path: str = "/api/health"
+    ) -> None:
         self.argv, self.port, self.env, self.log, self.health_path = argv, port, env, log, health_path
         self.proc: subprocess.Popen | None = None
 
@@ -90,7 +92,9 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}; see {self.log}:\n{self.log.read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"server exited with {self.proc.returncode}; see {self.log}:\n{self.log.read_text()[-2000:]}"
+                )
             try:
                 status, _ = request("GET", "127.0.0.1", self.port, self.health_path, None, timeout=5)
                 if status == 200:
@@ -117,8 +121,15 @@ class ServerProcess:
         self.proc = None
 
 
-def request(method: str, host: str, port: int, path: str, body: bytes | None, timeout: float = 30,
-            conn: http.client.HTTPConnection | None = None) -> tuple[int, bytes]:
+def request(
+    method: str,
+    host: str,
+    port: int,
+    path: str,
+    body: bytes | None,
+    timeout: float = 30,
+    conn: http.client.HTTPConnection | None = None,
+) -> tuple[int, bytes]:
     """One HTTP request; reuses ``conn`` when given (keep-alive)."""
     own = conn is None
     conn = conn or http.client.HTTPConnection(host, port, timeout=timeout)
@@ -158,8 +169,9 @@ class LoadResult:
         }
 
 
-def drive(port: int, bodies: list[bytes], concurrency: int, max_requests: int, max_seconds: float,
-          path: str = "/api/answer") -> LoadResult:
+def drive(
+    port: int, bodies: list[bytes], concurrency: int, max_requests: int, max_seconds: float, path: str = "/api/answer"
+) -> LoadResult:
     """POST ``bodies`` (cycled) with ``concurrency`` keep-alive clients until ``max_requests``
     or ``max_seconds``; a request counts as an error unless it gets a 200."""
     result = LoadResult(concurrency)

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from _util import time_calls  # this folder is on sys.path when run as a script
 
 K = 30  # the retriever's candidates per query
@@ -122,6 +123,7 @@ def measure_vectors(kind: str, n: int, inputs: Path, out: Path, params: dict) ->
 
         def search(q):
             return index.search(q.reshape(1, -1), K)
+
     build = time.perf_counter() - t
     peak = peak_rss_mb()
     if kind == "numpy":
@@ -133,9 +135,14 @@ def measure_vectors(kind: str, n: int, inputs: Path, out: Path, params: dict) ->
     size = path.stat().st_size
     latencies = time_calls(search, queries)
     result = {
-        "kind": kind, "n": n, "params": params, "build_s": round(build, 3),
-        "rss_before_index_mb": round(before, 1), "peak_rss_mb": round(peak, 1),
-        "index_memory_mb": round(peak - before, 1), "disk_mb": round(size / 2**20, 1),
+        "kind": kind,
+        "n": n,
+        "params": params,
+        "build_s": round(build, 3),
+        "rss_before_index_mb": round(before, 1),
+        "peak_rss_mb": round(peak, 1),
+        "index_memory_mb": round(peak - before, 1),
+        "disk_mb": round(size / 2**20, 1),
         "query_ms": latencies,
     }
     if kind in {"hnsw", "ivf"}:
@@ -171,9 +178,14 @@ def measure_lexical(n: int, inputs: Path, out: Path) -> dict:
         return top[np.argsort(-raw[top])]
 
     return {
-        "kind": "bm25", "n": n, "build_s": round(build, 3), "rss_before_index_mb": round(before, 1),
-        "peak_rss_mb": round(peak, 1), "index_memory_mb": round(peak - before, 1),
-        "disk_mb": round(size / 2**20, 1), "query_ms": time_calls(sorted_top, query_tokens),
+        "kind": "bm25",
+        "n": n,
+        "build_s": round(build, 3),
+        "rss_before_index_mb": round(before, 1),
+        "peak_rss_mb": round(peak, 1),
+        "index_memory_mb": round(peak - before, 1),
+        "disk_mb": round(size / 2**20, 1),
+        "query_ms": time_calls(sorted_top, query_tokens),
         "query_ms_argpartition": time_calls(partitioned_top, query_tokens),
     }
 

@@ -18,7 +18,7 @@ TRADITIONAL_ONLY = re.compile(r"[質與這個們險營運獎勵網絡為從會�
 
 @pytest.fixture(scope="module")
 def retriever(real_engine):
-    return real_engine.snapshot.retriever
+    return real_engine.snapshot().retriever
 
 
 def test_answer_sentences_are_page_sentences_each_cited(retriever):
@@ -89,15 +89,17 @@ def test_resolve_question_keeps_stand_alone_questions(tools):
 
 
 def test_cli_ask_prints_the_same_answer(real_engine, monkeypatch):
-    monkeypatch.setenv("RESTAKE_QA_DATA_DIR", real_engine.settings["data_dir"])
+    monkeypatch.setenv("RESTAKE_QA_DATA_DIR", real_engine.settings.data_dir)
     runner = CliRunner()
     result = runner.invoke(main, ["ask", "再質押有哪些風險？", "--json"])
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
     assert body["citations"][0]["anchor"] == "what-are-the-risks-of-restaking"
-    assert body["index_version"] == real_engine.snapshot.index.version
+    assert body["index_version"] == real_engine.snapshot().index.version
     plain = runner.invoke(main, ["ask", "再質押有哪些風險？"])
-    assert plain.exit_code == 0 and "https://ethereum.org/zh-tw/restaking/#what-are-the-risks-of-restaking" in plain.stdout
+    assert (
+        plain.exit_code == 0 and "https://ethereum.org/zh-tw/restaking/#what-are-the-risks-of-restaking" in plain.stdout
+    )
 
 
 def test_cli_ask_without_an_index_says_what_to_do(tmp_path, monkeypatch):

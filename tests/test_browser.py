@@ -12,19 +12,30 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, LiveServer
+from helpers import ROOT, LiveServer
 
 pytestmark = pytest.mark.slow
 browser_test = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 RISKS = "#what-are-the-risks-of-restaking"
 DESKTOP = {"viewport": {"width": 1280, "height": 900}, "reduced_motion": "reduce"}
-PHONE = {"viewport": {"width": 375, "height": 740}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2,
-         "reduced_motion": "reduce"}
+PHONE = {
+    "viewport": {"width": 375, "height": 740},
+    "is_mobile": True,
+    "has_touch": True,
+    "device_scale_factor": 2,
+    "reduced_motion": "reduce",
+}
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +117,9 @@ def test_glossary_gives_the_page_simplified_forms(live_server, tools):
 
     terms = requests.get(f"{live_server.url}/api/glossary", timeout=10).json()["terms"]
     for term in terms:
-        assert term["simplified"] == list(dict.fromkeys(tools.to_simplified(f) for f in [term["term"], *term["aliases"]]))
+        assert term["simplified"] == list(
+            dict.fromkeys(tools.to_simplified(f) for f in [term["term"], *term["aliases"]])
+        )
     by_term = {t["term"]: t for t in terms}
     assert "原生再质押" in by_term["原生再質押者"]["simplified"]  # a form none of the aliases spell
 
@@ -192,7 +205,9 @@ def test_chip_follow_up_reload_and_clear(page, live_server):
 
     page.reload()
     expect()(page.locator("#thread .msg.user .bubble")).to_have_text(["什麼是再質押？", "它有哪些風險？"])
-    expect()(bots(page).nth(1).locator("button.cite")).to_have_count(sum(len(s["citations"]) for s in second["sentences"]))
+    expect()(bots(page).nth(1).locator("button.cite")).to_have_count(
+        sum(len(s["citations"]) for s in second["sentences"])
+    )
 
     # the reloaded thread still carries the conversation into the next question
     request, _, _ = send(page, "那要等多久？")
@@ -226,7 +241,7 @@ def test_errors_are_shown_in_the_thread_and_the_question_is_kept(page, real_engi
     from restake_qa import create_app
 
     # its own server: one question a minute (the glossary the page loads does not count), then stopped
-    server = LiveServer(create_app({**real_settings, "engine": real_engine, "rate_limit_per_minute": 1}))
+    server = LiveServer(create_app(real_settings.replace(rate_limit_per_minute=1), engine=real_engine))
     server.start()
     try:
         with page.expect_response(lambda r: r.url.endswith("/api/glossary")):

@@ -7,20 +7,55 @@ from hypothesis import strategies as st
 from restake_qa.chunking import ChunkerSettings, chunk_section, chunk_sections, section_sentences
 from restake_qa.corpus import Section, load_corpus
 
-from conftest import CORPUS
+from helpers import CORPUS
 
-WORDS = ["再質押", "質押者", "營運者", "主動驗證服務", "罰沒", "流動性質押代幣", "以太坊", "網路", "風險",
-         "EigenLayer", "eETH", "LST", "Rocket Pool", "2.5", "32", "https://ethereum.org/zh-tw/restaking/",
-         "validator", "的", "和", "是", "，", "。", "！", "？", "；", "、", " ", "\n", "「", "」", "(AVS)", "😀"]
+WORDS = [
+    "再質押",
+    "質押者",
+    "營運者",
+    "主動驗證服務",
+    "罰沒",
+    "流動性質押代幣",
+    "以太坊",
+    "網路",
+    "風險",
+    "EigenLayer",
+    "eETH",
+    "LST",
+    "Rocket Pool",
+    "2.5",
+    "32",
+    "https://ethereum.org/zh-tw/restaking/",
+    "validator",
+    "的",
+    "和",
+    "是",
+    "，",
+    "。",
+    "！",
+    "？",
+    "；",
+    "、",
+    " ",
+    "\n",
+    "「",
+    "」",
+    "(AVS)",
+    "😀",
+]
 
 
 def _section(text: str) -> Section:
-    return Section(source="t.md", anchor="a", title="T", level=2, path=("P", "T"), text=text,
-                   url="https://x/#a", lines=(1, 1))
+    return Section(
+        source="t.md", anchor="a", title="T", level=2, path=("P", "T"), text=text, url="https://x/#a", lines=(1, 1)
+    )
 
 
-texts = st.lists(st.sampled_from(WORDS) | st.text(alphabet="質押營運者abcXYZ0123，。", min_size=1, max_size=6),
-                 min_size=1, max_size=160).map("".join)
+texts = st.lists(
+    st.sampled_from(WORDS) | st.text(alphabet="質押營運者abcXYZ0123，。", min_size=1, max_size=6),
+    min_size=1,
+    max_size=160,
+).map("".join)
 
 
 @given(text=texts, target=st.integers(3, 40), extra=st.integers(0, 40))

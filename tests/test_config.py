@@ -12,7 +12,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 def test_precedence_defaults_environment_overrides():
     env = {"RESTAKE_QA_TOP_K": "7", "RESTAKE_QA_HOST": "0.0.0.0"}
     s = load_settings({"top_k": 3}, environ=env)
-    assert s["top_k"] == 3 and s["host"] == "0.0.0.0" and s["port"] == 8000
+    assert s.top_k == 3 and s.host == "0.0.0.0" and s.port == 8000
 
 
 def test_bad_values_name_the_setting():

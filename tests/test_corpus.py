@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-
 import pytest
 
 from restake_qa.corpus import CorpusError, load_corpus, load_corpus_config, parse_page
 
-from conftest import CORPUS, shared_path
+from helpers import CORPUS, shared_path
 
 ANCHORS = [
     "",
@@ -55,7 +54,11 @@ def test_table_rows_are_labelled_by_their_headers(sections):
     work = sections["how-does-restaking-work"].text.split("\n")
     rows = [line for line in work if line.startswith("術語：")]
     assert [r.split("；")[0] for r in rows] == [
-        "術語：再質押平台", "術語：原生再質押者", "術語：流動性再質押者", "術語：營運者", "術語：AVS",
+        "術語：再質押平台",
+        "術語：原生再質押者",
+        "術語：流動性再質押者",
+        "術語：營運者",
+        "術語：AVS",
     ]  # the empty spacer rows between them are skipped
     start = sections["how-to-get-started-with-restaking"].text
     assert "🤓 進階使用者：3 按照說明將您的驗證者連接到再質押智能合約。" in start
@@ -63,12 +66,14 @@ def test_table_rows_are_labelled_by_their_headers(sections):
 
 def test_alert_text_is_kept_with_its_title(sections):
     assert "建議須知：雖然「主動驗證服務」(Actively Validated Services，簡稱 AVS)" in sections["what-is-restaking"].text
-    assert "用詞不當警報：有些人會將「再質押」與在 DeFi 中借出和借入 LST 混淆。" in sections[
-        "what-are-some-examples-of-restaking"
-    ].text
-    assert "Vitalik 在 2021 年一篇名為 《不要讓共識超載》的部落格文章中警告了再質押的潛在風險。" in sections[
-        "what-are-the-risks-of-restaking"
-    ].text
+    assert (
+        "用詞不當警報：有些人會將「再質押」與在 DeFi 中借出和借入 LST 混淆。"
+        in sections["what-are-some-examples-of-restaking"].text
+    )
+    assert (
+        "Vitalik 在 2021 年一篇名為 《不要讓共識超載》的部落格文章中警告了再質押的潛在風險。"
+        in sections["what-are-the-risks-of-restaking"].text
+    )
 
 
 def test_component_and_html_tags_are_gone(sections):
@@ -158,7 +163,12 @@ def test_expandable_card_titles_are_content_and_h4_headings_kept():
 
 
 def test_upgrade_status_and_english_page_parse():
-    for parts in [("en", "restaking.md"), ("zh", "restaking.md"), ("zh-tw", "staking-solo.md"),
-                  ("zh-tw", "staking-dvt.md"), ("zh-tw", "pos-rewards-and-penalties.md")]:
+    for parts in [
+        ("en", "restaking.md"),
+        ("zh", "restaking.md"),
+        ("zh-tw", "staking-solo.md"),
+        ("zh-tw", "staking-dvt.md"),
+        ("zh-tw", "pos-rewards-and-penalties.md"),
+    ]:
         secs = _page(*parts)
         assert secs and all("<" not in s.text for s in secs), parts

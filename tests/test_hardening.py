@@ -24,13 +24,14 @@ import psutil
 import pytest
 
 from restake_qa import create_app
+from restake_qa.build import build_index
 from restake_qa.embedding import HashEmbedder
 from restake_qa.evaluation import load_questions
-from restake_qa.index import build_index, current_path
+from restake_qa.index import current_path
 from restake_qa.models import DEFAULT_MODEL_ID
 from restake_qa.service import Engine
 
-from conftest import CORPUS, QUESTIONS, LiveServer, free_port, make_settings
+from helpers import CORPUS, QUESTIONS, LiveServer, free_port, make_settings
 
 TIMEOUT = 60  # seconds for any one HTTP exchange
 
@@ -43,29 +44,45 @@ def _request_mix(n: int, questions: list[str], seed: int = 8) -> list[tuple[str,
     rng = random.Random(seed)
 
     def post(body: bytes, content_type: str = "application/json", path: str = "/api/answer") -> bytes:
-        return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+        return (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
 
     def ask(body: object) -> bytes:
         return post(json.dumps(body, ensure_ascii=False).encode())
 
     makers = [  # (kind, expected status, weight, make)
         ("valid", 200, 20, lambda: ask({"question": rng.choice(questions)})),
-        ("valid with history", 200, 6, lambda: ask({"question": "那風險呢？", "history": [
-            {"question": rng.choice(questions), "answer": "……"}]})),
+        (
+            "valid with history",
+            200,
+            6,
+            lambda: ask({"question": "那風險呢？", "history": [{"question": rng.choice(questions), "answer": "……"}]}),
+        ),
         ("malformed json", 400, 8, lambda: post(b'{"question": "\xe5\x86\x8d\xe8\xb3\xaa')),
         ("wrong type", 400, 6, lambda: ask({"question": rng.choice([1, None, [], {"a": 1}, True])})),
         ("not an object", 400, 4, lambda: ask(rng.choice([[], "再質押", 3.5, None]))),
         ("missing question", 400, 4, lambda: ask({"q": "再質押"})),
         ("question too long", 400, 6, lambda: ask({"question": "再" * 600})),
-        ("history too long", 400, 4, lambda: ask({"question": "再質押", "history": [{"question": "q", "answer": "a"}] * 11})),
+        (
+            "history too long",
+            400,
+            4,
+            lambda: ask({"question": "再質押", "history": [{"question": "q", "answer": "a"}] * 11}),
+        ),
         ("control characters", 400, 3, lambda: ask({"question": "再質押\x00\x07"})),
         ("deeply nested", 400, 3, lambda: post(b"[" * 5000 + b"]" * 5000)),
         ("oversized body", 413, 6, lambda: ask({"question": "再質押", "pad": "x" * 40_000})),
         ("random bytes as json", 400, 8, lambda: post(rng.randbytes(rng.randint(1, 3000)))),
         ("random bytes, other type", 415, 4, lambda: post(rng.randbytes(200), "application/octet-stream")),
         ("empty body", 400, 3, lambda: post(b"")),
-        ("wrong method", 405, 6, lambda: rng.choice([b"GET", b"PUT", b"DELETE"]) + b" /api/answer HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"),
+        (
+            "wrong method",
+            405,
+            6,
+            lambda: rng.choice([b"GET", b"PUT", b"DELETE"]) + b" /api/answer HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        ),
         ("unknown path", 404, 4, lambda: post(b'{"question": "x"}', path="/api/nope")),
         ("garbage request line", 400, 4, lambda: rng.randbytes(300).replace(b"\n", b" ") + b"\r\n\r\n"),
         ("health", 200, 3, lambda: b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"),
@@ -127,8 +144,10 @@ def test_mixed_load_has_no_5xx_no_dropped_connection_and_stable_memory(live_serv
     for kind, _, got in outcomes:
         by_kind.setdefault(kind, {})
         by_kind[kind][str(got)] = by_kind[kind].get(str(got), 0) + 1
-    print(f"\n2000 mixed requests at concurrency 16 in {seconds:.1f} s; "
-          f"resident memory {start_rss / 2**20:.0f} MB at start, {end_rss / 2**20:.0f} MB at end")
+    print(
+        f"\n2000 mixed requests at concurrency 16 in {seconds:.1f} s; "
+        f"resident memory {start_rss / 2**20:.0f} MB at start, {end_rss / 2**20:.0f} MB at end"
+    )
     for kind, counts in sorted(by_kind.items()):
         print(f"  {kind:<26} {counts}")
 
@@ -224,7 +243,10 @@ def test_serve_on_a_taken_port_fails_at_once(tmp_path):
         env = {k: v for k, v in os.environ.items() if not k.startswith("RESTAKE_QA_")}
         result = subprocess.run(
             [sys.executable, "-m", "restake_qa.cli", "serve", "--port", str(port), "--data-dir", str(tmp_path)],
-            env=env, capture_output=True, text=True, timeout=60,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     _assert_one_line_error(result, f"cannot listen on 127.0.0.1:{port}", "another --port")
     assert "Loading" not in result.stderr and "serving" not in result.stderr  # failed before the model
@@ -235,8 +257,10 @@ def test_health_reports_an_unloadable_index_and_recovers(tmp_path):
     build = _fake_real_index(data)
     (build / "sentences.npy").write_bytes(b"not numpy")
     embedder = HashEmbedder(dimension=384, model_id=DEFAULT_MODEL_ID)
-    app = create_app({"data_dir": str(data), "corpus_dir": str(CORPUS), "embedder": embedder,
-                      "reload_interval": 0.0, "rate_limit_per_minute": 0})
+    app = create_app(
+        {"data_dir": str(data), "corpus_dir": str(CORPUS), "reload_interval": 0.0, "rate_limit_per_minute": 0},
+        embedder=embedder,
+    )
     server = LiveServer(app)
     server.start()
     try:
@@ -246,8 +270,12 @@ def test_health_reports_an_unloadable_index_and_recovers(tmp_path):
         body = json.loads(response.read())
         assert response.status == 503
         assert body["status"] == "error" and "sentences.npy is corrupted" in body["error"]
-        conn.request("POST", "/api/answer", body=json.dumps({"question": "再質押是什麼？"}),
-                     headers={"Content-Type": "application/json"})
+        conn.request(
+            "POST",
+            "/api/answer",
+            body=json.dumps({"question": "再質押是什麼？"}),
+            headers={"Content-Type": "application/json"},
+        )
         response = conn.getresponse()
         error = json.loads(response.read())["error"]
         assert response.status == 503 and error["code"] == "index_unavailable"
@@ -289,17 +317,21 @@ def small_engine(tmp_path_factory, tools):
     tmp = tmp_path_factory.mktemp("limits")
     settings = make_settings(tmp)
     embedder = HashEmbedder()
-    build_index(CORPUS, Path(settings["data_dir"]), embedder, settings, tools=tools)
+    build_index(CORPUS, settings.data_path, embedder, settings, tools=tools)
     return Engine(settings, embedder=embedder, tools=tools)
 
 
 @pytest.fixture
 def limited_server(small_engine, monkeypatch):
     """The app with small limits, set through the environment as an operator would."""
-    for name, value in {"MAX_BODY_BYTES": "2048", "MAX_QUESTION_CHARS": "40", "MAX_HISTORY_TURNS": "2",
-                        "RATE_LIMIT_PER_MINUTE": "0"}.items():
+    for name, value in {
+        "MAX_BODY_BYTES": "2048",
+        "MAX_QUESTION_CHARS": "40",
+        "MAX_HISTORY_TURNS": "2",
+        "RATE_LIMIT_PER_MINUTE": "0",
+    }.items():
         monkeypatch.setenv(f"RESTAKE_QA_{name}", value)
-    server = LiveServer(create_app({"engine": small_engine}))
+    server = LiveServer(create_app(engine=small_engine))
     server.start()
     yield server
     server.stop()
@@ -342,7 +374,9 @@ def test_body_size_limit_with_and_without_content_length(limited_server):
         yield b'"}'
 
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
-    conn.request("POST", "/api/answer", body=chunks(), headers={"Content-Type": "application/json"}, encode_chunked=True)
+    conn.request(
+        "POST", "/api/answer", body=chunks(), headers={"Content-Type": "application/json"}, encode_chunked=True
+    )
     response = conn.getresponse()
     assert response.status == 413 and json.loads(response.read())["error"]["code"] == "body_too_large"
     conn.close()
@@ -350,7 +384,7 @@ def test_body_size_limit_with_and_without_content_length(limited_server):
 
 def test_rate_limit_answers_429_with_retry_after(small_engine, monkeypatch):
     monkeypatch.setenv("RESTAKE_QA_RATE_LIMIT_PER_MINUTE", "5")
-    server = LiveServer(create_app({"engine": small_engine}))
+    server = LiveServer(create_app(engine=small_engine))
     server.start()
     try:
         statuses = [_ask(server.port, {"question": "再質押是什麼？"})[0] for _ in range(5)]

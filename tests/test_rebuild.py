@@ -25,21 +25,14 @@ import pytest
 import requests
 
 from restake_qa import create_app
+from restake_qa.build import CACHE_COMMIT_EVERY, build_index, build_lock, rollback
+from restake_qa.cache import EmbeddingCache
 from restake_qa.embedding import HashEmbedder
-from restake_qa.index import (
-    CACHE_COMMIT_EVERY,
-    EmbeddingCache,
-    IndexLoadError,
-    build_index,
-    build_lock,
-    builds_dir,
-    current_version,
-    load_index,
-    rollback,
-)
+from restake_qa.errors import IndexLoadError
+from restake_qa.index import builds_dir, current_version, load_index
 from restake_qa.service import Engine
 
-from conftest import CORPUS, QUESTIONS, ROOT, LiveServer, make_settings
+from helpers import CORPUS, QUESTIONS, ROOT, LiveServer, make_settings
 
 PAGE = "restaking.zh-tw.md"
 TOKEN = "t"
@@ -85,7 +78,7 @@ def base_data(tmp_path_factory, real_engine, real_settings, real_embedder, tools
     session index's, so nothing is embedded again."""
     base = tmp_path_factory.mktemp("rebuild-base") / "data"
     (base / "cache").mkdir(parents=True)
-    shutil.copy2(Path(real_settings["data_dir"]) / "cache" / "embeddings.sqlite", base / "cache")
+    shutil.copy2(real_settings.data_path / "cache" / "embeddings.sqlite", base / "cache")
     build_index(CORPUS, base, real_embedder, make_settings(base.parent), tools=tools)
     return base
 
@@ -97,10 +90,9 @@ class Site:
         self.corpus = corpus
         self.data = tmp / "data"
         shutil.copytree(base, self.data)
-        self.settings = make_settings(tmp, corpus_dir=str(corpus), rate_limit_per_minute=0,
-                                      reload_interval=0.05)
+        self.settings = make_settings(tmp, corpus_dir=str(corpus), rate_limit_per_minute=0, reload_interval=0.05)
         self.engine = Engine(self.settings, embedder=embedder, tools=tools)
-        self.server = LiveServer(create_app({**self.settings, "engine": self.engine, "admin_token": TOKEN}))
+        self.server = LiveServer(create_app(self.settings.replace(admin_token=TOKEN), engine=self.engine))
         self.server.start()
         self.http = requests.Session()
 
@@ -228,13 +220,18 @@ def test_a_second_page_is_cited_with_its_own_url(site):
     (site.corpus / "staking-pools.zh-tw.md").write_text(SECOND_PAGE, encoding="utf-8")
     job = site.reindex()
     assert set(job["report"]["sections_added"]) == {
-        "staking-pools.zh-tw.md#", "staking-pools.zh-tw.md#what-is-staking-pools", "staking-pools.zh-tw.md#advanced"
+        "staking-pools.zh-tw.md#",
+        "staking-pools.zh-tw.md#what-is-staking-pools",
+        "staking-pools.zh-tw.md#advanced",
     }
     answer = site.ask(SECOND_QUESTION)
     assert answer["citations"][0]["url"] == "https://ethereum.org/zh-tw/staking-pools/#advanced"
     # the same anchor on the restaking page keeps its own address
     sections = sections_of(site.data, job["report"]["version"])
-    assert {"https://ethereum.org/zh-tw/staking-pools/#advanced", "https://ethereum.org/zh-tw/restaking/#advanced"} <= set(sections)
+    assert {
+        "https://ethereum.org/zh-tw/staking-pools/#advanced",
+        "https://ethereum.org/zh-tw/restaking/#advanced",
+    } <= set(sections)
     assert site.ask("再質押有哪些風險？")["citations"][0]["url"].startswith("https://ethereum.org/zh-tw/restaking/#")
 
 
@@ -260,8 +257,15 @@ def test_reindex_waits_for_a_running_build_and_a_second_one_gets_409(site):
 
 def test_questions_during_a_reindex_never_fail_and_never_mix_builds(site):
     old = current_version(site.data)
-    questions = [NEW_QUESTION, CHANGE_QUESTION, "再質押有哪些例子？", "再質押有哪些風險？", "什麼是 AVS？",
-                 "How do I start restaking?", "再质押和质押有什么区别？"]
+    questions = [
+        NEW_QUESTION,
+        CHANGE_QUESTION,
+        "再質押有哪些例子？",
+        "再質押有哪些風險？",
+        "什麼是 AVS？",
+        "How do I start restaking?",
+        "再质押和质押有什么区别？",
+    ]
     results: list[tuple[int, dict | str, str]] = []
     lock = threading.Lock()
     stop = threading.Event()
@@ -287,7 +291,11 @@ def test_questions_during_a_reindex_never_fail_and_never_mix_builds(site):
             i += 1
             with lock:
                 results.append(item)
-                fresh = sum(1 for code, body, _ in results if code == 200 and new_version and body["index_version"] == new_version[0])
+                fresh = sum(
+                    1
+                    for code, body, _ in results
+                    if code == 200 and new_version and body["index_version"] == new_version[0]
+                )
             if fresh >= 15:
                 stop.set()
             time.sleep(0.05)  # pace the loop so that the budget outlasts a slow reindex
@@ -329,7 +337,9 @@ def _generated_page(n: int) -> str:
     for i in range(n):
         if i % 10 == 0:
             lines += ["", f"## 筆記第 {i // 10 + 1} 部分 {{#notes-{i // 10 + 1}}}", ""]
-        lines.append(f"第 {i} 則筆記：營運者編號 {i * 7} 為 AVS 編號 {i * 13} 運行驗證軟體，每月回報 {i % 9 + 1} 次運行時間。")
+        lines.append(
+            f"第 {i} 則筆記：營運者編號 {i * 7} 為 AVS 編號 {i * 13} 運行驗證軟體，每月回報 {i % 9 + 1} 次運行時間。"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -338,8 +348,13 @@ def test_a_cli_build_killed_midway_leaves_the_server_on_the_old_index(site, real
     (site.corpus / "restaking-notes.zh-tw.md").write_text(_generated_page(40), encoding="utf-8")
     env = {**os.environ, "RESTAKE_QA_DATA_DIR": str(site.data), "RESTAKE_QA_CORPUS_DIR": str(site.corpus)}
     build = subprocess.Popen(
-        [sys.executable, "-m", "restake_qa.cli", "build"], cwd=ROOT, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
+        [sys.executable, "-m", "restake_qa.cli", "build"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
     )
     seen = []
     try:
@@ -433,7 +448,8 @@ def test_only_changed_chunks_are_embedded(tmp_path, base_data, corpus_copy, real
 _CHILD = r"""
 import os, shutil, signal, sys
 from pathlib import Path
-from restake_qa import index as ix
+from restake_qa import build as ix
+from restake_qa import cache
 from restake_qa.config import load_settings
 from restake_qa.embedding import HashEmbedder
 from restake_qa.text import load_text_tools
@@ -453,7 +469,7 @@ if point == "embedding":  # after the first cache commit, inside the second mode
         return embed(texts, progress)
     embedder.embed_passages = embed_passages
 elif point == "cache-write":  # halfway through writing the second batch into SQLite
-    put = ix.EmbeddingCache.put_many
+    put = cache.EmbeddingCache.put_many
     def put_many(self, model, items):
         calls.append(1)
         if len(calls) == 1:
@@ -462,11 +478,11 @@ elif point == "cache-write":  # halfway through writing the second batch into SQ
         self.db.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?, ?)",
                             [(model, key, 1, b"torn", "torn") for key, _ in items])
         die()
-    ix.EmbeddingCache.put_many = put_many
+    cache.EmbeddingCache.put_many = put_many
 elif point == "staging":  # the staging folder is complete, before validation
     ix._validate = die
 elif point == "renamed":  # renamed into builds/ but CURRENT not switched
-    ix._publish = die
+    ix.publish = die
 elif point == "current-tmp":  # the new CURRENT written to its temp file, not yet renamed
     replace = os.replace
     def replace_or_die(src, dst):
@@ -497,7 +513,9 @@ def test_a_build_killed_at_any_step_leaves_a_loadable_index_and_the_next_build_c
     versions = []
     for extra in ("", "\n補充一。\n", "\n補充二。\n"):  # three builds, so that a fourth prunes one
         page.write_text(page.read_text("utf-8") + extra, encoding="utf-8")
-        versions.append(build_index(template / "corpus", template / "data", HashEmbedder(), settings, tools=tools).version)
+        versions.append(
+            build_index(template / "corpus", template / "data", HashEmbedder(), settings, tools=tools).version
+        )
     live = versions[-1]
     template_cache = cache_keys(template / "data")
     (template / "corpus" / "restaking-notes.zh-tw.md").write_text(_generated_page(80), encoding="utf-8")
@@ -507,7 +525,10 @@ def test_a_build_killed_at_any_step_leaves_a_loadable_index_and_the_next_build_c
         shutil.copytree(template, tmp_path / point)
         children[point] = subprocess.Popen(
             [sys.executable, "-c", _CHILD, str(tmp_path / point / "data"), str(tmp_path / point / "corpus"), point],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
     for point, child in children.items():
         out, err = child.communicate(timeout=120)
@@ -525,7 +546,11 @@ def test_a_build_killed_at_any_step_leaves_a_loadable_index_and_the_next_build_c
         s = make_settings(tmp_path / point, corpus_dir=str(corpus))
         embedder = HashEmbedder()
         report = build_index(corpus, data, embedder, s, tools=tools)
-        leftovers = [p.name for p in [*builds_dir(data).iterdir(), *data.iterdir()] if p.name.startswith((".staging-", ".trash-", ".CURRENT"))]
+        leftovers = [
+            p.name
+            for p in [*builds_dir(data).iterdir(), *data.iterdir()]
+            if p.name.startswith((".staging-", ".trash-", ".CURRENT"))
+        ]
         assert not leftovers, (point, leftovers)
         assert report.repaired == 0, point  # a torn cache write was rolled back, not half kept
         if published:
@@ -545,7 +570,7 @@ def test_validation_refuses_a_build_whose_vectors_do_not_match_its_chunks(tmp_pa
     from restake_qa import index as ix
 
     settings = make_settings(tmp_path, corpus_dir=str(corpus_copy))
-    data = Path(settings["data_dir"])
+    data = settings.data_path
     good = build_index(corpus_copy, data, HashEmbedder(), settings, tools=tools)
     make = ix.make_vector_index
     monkeypatch.setattr(ix, "make_vector_index", lambda vectors: make(vectors[::-1].copy()))
@@ -557,7 +582,7 @@ def test_validation_refuses_a_build_whose_vectors_do_not_match_its_chunks(tmp_pa
 
 def test_prune_keeps_the_live_and_previous_builds_after_rollbacks(tmp_path, corpus_copy, tools):
     settings = make_settings(tmp_path, corpus_dir=str(corpus_copy))
-    data = Path(settings["data_dir"])
+    data = settings.data_path
     page = corpus_copy / PAGE
     versions = []
     for i in range(4):
@@ -578,7 +603,7 @@ def test_cli_build_reports_what_was_added_changed_and_removed(tmp_path, corpus_c
     from restake_qa import cli
 
     settings = make_settings(tmp_path, corpus_dir=str(corpus_copy))
-    data = Path(settings["data_dir"])
+    data = settings.data_path
     build_index(corpus_copy, data, HashEmbedder(), settings, tools=tools)
     page = corpus_copy / PAGE
     text = page.read_text("utf-8").replace(OLD_WORDING, NEW_WORDING) + NEW_SECTION
@@ -597,12 +622,13 @@ def test_cli_build_reports_what_was_added_changed_and_removed(tmp_path, corpus_c
 
 def test_an_engine_keeps_serving_when_a_new_version_fails_to_load_and_follows_glossary_edits(tmp_path, corpus_copy):
     settings = make_settings(tmp_path, corpus_dir=str(corpus_copy), reload_interval=0.0)
-    data = Path(settings["data_dir"])
+    data = settings.data_path
     embedder = HashEmbedder()
     engine = Engine(settings, embedder=embedder)  # its own text tools, from the corpus folder
     first = engine.build()
     (data / "CURRENT").write_text("20990101T000000000000Z-missing\n", encoding="utf-8")
     for _ in range(20):  # reloads are tried in the background; the old build answers meanwhile
+        engine.check_for_new_build()
         answer, version = engine.answer("再質押有哪些風險？")
         assert version == first.version and answer.retrieval.hits
         if engine.error:
@@ -611,9 +637,11 @@ def test_an_engine_keeps_serving_when_a_new_version_fails_to_load_and_follows_gl
     assert "20990101T000000000000Z-missing" in engine.error and engine.health()["index_version"] == first.version
 
     glossary = corpus_copy / "glossary.toml"
-    glossary.write_text(glossary.read_text("utf-8") + '\n[[term]]\nterm = "保險基金"\nenglish = "insurance fund"\n', encoding="utf-8")
+    glossary.write_text(
+        glossary.read_text("utf-8") + '\n[[term]]\nterm = "保險基金"\nenglish = "insurance fund"\n', encoding="utf-8"
+    )
     (corpus_copy / PAGE).write_text((corpus_copy / PAGE).read_text("utf-8") + NEW_SECTION, encoding="utf-8")
     second = engine.build()
-    assert engine.snapshot.index.version == second.version and engine.error is None
+    assert engine.snapshot().index.version == second.version and engine.error is None
     assert "保險基金" in {t.term for t in engine.tools.glossary}
-    assert engine.snapshot.retriever.tools is engine.tools  # questions are tokenised like the new index
+    assert engine.snapshot().retriever.tools is engine.tools  # questions are tokenised like the new index

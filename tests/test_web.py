@@ -14,11 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from restake_qa import create_app
+from restake_qa.build import build_index
 from restake_qa.embedding import HashEmbedder
-from restake_qa.index import build_index
 from restake_qa.service import Engine
 
-from conftest import CORPUS, make_settings
+from helpers import CORPUS, make_settings
 
 
 @pytest.fixture(scope="module")
@@ -26,13 +26,13 @@ def engine(tmp_path_factory, tools):
     tmp = tmp_path_factory.mktemp("web")
     s = make_settings(tmp, refusal_rule="bias=1")  # plumbing tests: never refuse
     embedder = HashEmbedder()
-    build_index(CORPUS, Path(s["data_dir"]), embedder, s, tools=tools)
+    build_index(CORPUS, s.data_path, embedder, s, tools=tools)
     return Engine(s, embedder=embedder, tools=tools)
 
 
 @pytest.fixture
 def app(engine):
-    return create_app({**engine.settings, "engine": engine, "rate_limit_per_minute": 0, "TESTING": True})
+    return create_app(engine.settings.replace(rate_limit_per_minute=0), engine=engine)
 
 
 @pytest.fixture
@@ -57,7 +57,9 @@ def test_answer_shape(client):
     body = r.get_json()
     assert {"answer", "citations", "passages", "refused", "language", "took_ms", "index_version"} <= set(body)
     assert body["language"] == "zh-tw" and body["refused"] is False
-    assert body["citations"] and all(c["url"].startswith("https://ethereum.org/zh-tw/restaking/") for c in body["citations"])
+    assert body["citations"] and all(
+        c["url"].startswith("https://ethereum.org/zh-tw/restaking/") for c in body["citations"]
+    )
     for c in body["citations"]:
         assert f"[{c['n']}]" in body["answer"]
         assert set(c["scores"]) >= {"dense", "lexical", "fused"}
@@ -91,13 +93,21 @@ def test_bad_bodies_get_clear_400s(client, body, status, code):
 def test_not_json(client):
     assert_error(client.post("/api/answer", data="{nope", content_type="application/json"), 400, "invalid_json")
     assert_error(client.post("/api/answer", data=b"\xff\xfe", content_type="application/json"), 400, "invalid_json")
-    assert_error(client.post("/api/answer", data="[" * 5000 + "]" * 5000, content_type="application/json"), 400, "invalid_json")
-    assert_error(client.post("/api/answer", data="question=x", content_type="application/x-www-form-urlencoded"), 415, "unsupported_media_type")
+    assert_error(
+        client.post("/api/answer", data="[" * 5000 + "]" * 5000, content_type="application/json"), 400, "invalid_json"
+    )
+    assert_error(
+        client.post("/api/answer", data="question=x", content_type="application/x-www-form-urlencoded"),
+        415,
+        "unsupported_media_type",
+    )
     assert_error(client.post("/api/answer", data='{"question": "x"}'), 415, "unsupported_media_type")
 
 
 def test_oversized_body(client):
-    r = client.post("/api/answer", data=json.dumps({"question": "x", "pad": "y" * 40000}), content_type="application/json")
+    r = client.post(
+        "/api/answer", data=json.dumps({"question": "x", "pad": "y" * 40000}), content_type="application/json"
+    )
     assert_error(r, 413, "body_too_large")
 
 
@@ -118,8 +128,8 @@ def test_html_in_a_question_is_plain_text(client):
 
 def test_health_sections_glossary_openapi(client, engine):
     h = client.get("/api/health").get_json()
-    assert h["status"] == "ok" and h["index_version"] == engine.snapshot.index.version
-    assert h["model"] == "test/hash-embedder" and h["chunks"] == len(engine.snapshot.index.chunks)
+    assert h["status"] == "ok" and h["index_version"] == engine.snapshot().index.version
+    assert h["model"] == "test/hash-embedder" and h["chunks"] == len(engine.snapshot().index.chunks)
     toc = client.get("/api/sections").get_json()["sections"]
     assert [s["anchor"] for s in toc][:2] == ["", "what-is-restaking"]
     assert toc[1]["url"] == "https://ethereum.org/zh-tw/restaking/#what-is-restaking"
@@ -136,7 +146,7 @@ def test_every_api_route_is_documented(app):
 
 
 def test_rate_limit_returns_429_with_retry_after(engine):
-    app = create_app({**engine.settings, "engine": engine, "rate_limit_per_minute": 3})
+    app = create_app(engine.settings.replace(rate_limit_per_minute=3), engine=engine)
     c = app.test_client()
     codes = [ask(c, {"question": "再質押"}).status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]
@@ -148,9 +158,9 @@ def test_rate_limit_returns_429_with_retry_after(engine):
 
 
 def test_reindex_needs_a_configured_token(engine):
-    off = create_app({**engine.settings, "engine": engine, "admin_token": ""}).test_client()
+    off = create_app(engine.settings.replace(admin_token=""), engine=engine).test_client()
     assert_error(off.post("/api/reindex"), 403, "reindex_disabled")
-    on = create_app({**engine.settings, "engine": engine, "admin_token": "s3cret"}).test_client()
+    on = create_app(engine.settings.replace(admin_token="s3cret"), engine=engine).test_client()
     assert_error(on.post("/api/reindex"), 401, "unauthorized")
     assert_error(on.post("/api/reindex", headers={"Authorization": "Bearer wrong"}), 401, "unauthorized")
     assert_error(on.get("/api/reindex/abc", headers={"Authorization": "Bearer wrong"}), 401, "unauthorized")
@@ -176,7 +186,9 @@ bodies = st.one_of(
 )
 
 
-@given(body=bodies, content_type=st.sampled_from(["application/json", "text/plain", "application/json; charset=utf-8", ""]))
+@given(
+    body=bodies, content_type=st.sampled_from(["application/json", "text/plain", "application/json; charset=utf-8", ""])
+)
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_random_input_never_gets_a_5xx(client, body, content_type):
     r = client.post("/api/answer", data=body, content_type=content_type)
@@ -185,7 +197,7 @@ def test_random_input_never_gets_a_5xx(client, body, content_type):
 
 
 def test_a_failed_engine_start_is_reported_not_retried_on_every_request(monkeypatch, tmp_path):
-    import restake_qa.service
+    import restake_qa.web
 
     calls = []
 
@@ -194,7 +206,7 @@ def test_a_failed_engine_start_is_reported_not_retried_on_every_request(monkeypa
             calls.append(1)
             raise RuntimeError("No embedding model found; set RESTAKE_QA_MODEL")
 
-    monkeypatch.setattr(restake_qa.service, "Engine", NoModel)
+    monkeypatch.setattr(restake_qa.web, "Engine", NoModel)
     client = create_app(make_settings(tmp_path)).test_client()
     for _ in range(3):
         r = client.get("/api/health")

@@ -6,9 +6,10 @@
 (() => {
   const STORE_LANG = "restake-qa.lang";
   const STORE_THREAD = "restake-qa.thread";
-  const HISTORY_TURNS = 6; // the server accepts up to 10; a few recent turns carry the topic
+  const HISTORY_TURNS = 6; // a few recent turns carry the topic (never more than the server's limit)
   const MAX_STORED_TURNS = 50;
-  const MAX_QUESTION_CHARS = 500;
+  // The server's limits (GET api/limits); until they arrive nothing is cut on this side.
+  const limits = { maxQuestionChars: Infinity, maxHistoryTurns: HISTORY_TURNS };
   const REQUEST_TIMEOUT_MS = 60000;
   const SOURCE_PAGE = "https://ethereum.org/zh-tw/restaking/";
   // Words that contain a glossary term but mean something else (去中心化 is not 中心化).
@@ -54,7 +55,7 @@
       errorRate: (s) => `提問太頻繁了，請在 ${s} 秒後再試。`,
       errorHttp: (status, msg) => `伺服器回覆錯誤（${status}）：${msg}`,
       errorBadReply: "伺服器的回覆無法解讀。",
-      errorTooLong: `問題最多 ${MAX_QUESTION_CHARS} 個字。`,
+      errorTooLong: (n) => `問題最多 ${n} 個字。`,
       kept: "您的問題仍在輸入框中，可以再送出一次。",
       detail: (m) => `（${m}）`,
     },
@@ -97,7 +98,7 @@
       errorRate: (s) => `提问太频繁了，请在 ${s} 秒后再试。`,
       errorHttp: (status, msg) => `服务器返回错误（${status}）：${msg}`,
       errorBadReply: "无法解读服务器的回复。",
-      errorTooLong: `问题最多 ${MAX_QUESTION_CHARS} 个字。`,
+      errorTooLong: (n) => `问题最多 ${n} 个字。`,
       kept: "您的问题仍在输入框中，可以再发送一次。",
       detail: (m) => `（${m}）`,
     },
@@ -140,7 +141,7 @@
       errorRate: (s) => `Too many questions; please try again in ${s} s.`,
       errorHttp: (status, msg) => `The server answered with an error (${status}): ${msg}`,
       errorBadReply: "The server's reply could not be read.",
-      errorTooLong: `Questions are at most ${MAX_QUESTION_CHARS} characters.`,
+      errorTooLong: (n) => `Questions are at most ${n} characters.`,
       kept: "Your question is still in the box; you can send it again.",
       detail: (m) => ` (${m})`,
     },
@@ -242,6 +243,22 @@
     while (!storage.set(STORE_THREAD, JSON.stringify({ version: 1, turns: kept })) && kept.length) {
       kept = kept.slice(1); // full: drop the oldest turns
     }
+  }
+
+  // limits ------------------------------------------------------------------------------------
+  async function loadLimits() {
+    try {
+      const res = await fetch("api/limits", { headers: { Accept: "application/json" } });
+      if (!res.ok) return;
+      const body = await res.json();
+      if (Number.isInteger(body.max_question_chars) && body.max_question_chars > 0) {
+        limits.maxQuestionChars = body.max_question_chars;
+        ui.input.maxLength = body.max_question_chars;
+      }
+      if (Number.isInteger(body.max_history_turns) && body.max_history_turns >= 0) {
+        limits.maxHistoryTurns = Math.min(HISTORY_TURNS, body.max_history_turns);
+      }
+    } catch { /* the server still checks every question */ }
   }
 
   // glossary ----------------------------------------------------------------------------------
@@ -631,14 +648,14 @@
   async function ask(raw) {
     const question = raw.trim();
     if (!question || pending) return;
-    if (question.length > MAX_QUESTION_CHARS) {
-      const turn = { question: question.slice(0, 80) + "…", error: t().errorTooLong, kept: true };
+    if (question.length > limits.maxQuestionChars) {
+      const turn = { question: question.slice(0, 80) + "…", error: t().errorTooLong(limits.maxQuestionChars), kept: true };
       turns.push(turn);
       ui.thread.append(...renderTurn(turn));
       scrollToEnd();
       return;
     }
-    const history = turns.filter((x) => x.response).slice(-HISTORY_TURNS)
+    const history = turns.filter((x) => x.response).slice(-limits.maxHistoryTurns)
       .map((x) => ({ question: x.question, answer: x.response.refused ? "" : x.response.answer }));
     const turn = { question, response: null, error: null, pending: true };
     turns.push(turn);
@@ -714,6 +731,7 @@
   let turns = loadThread(); // [{question, response|null, error|null, kept, pending, node}]
   applyLanguage();
   setPending(false);
+  loadLimits();
   loadGlossary();
   document.body.classList.add("ready");
 })();

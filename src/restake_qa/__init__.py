@@ -10,11 +10,11 @@ if TYPE_CHECKING:
     from flask import Flask
 
 
-def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """The Flask application (JSON API and chat page); see :mod:`restake_qa.web`."""
+def create_app(config: Any = None, **shared: Any) -> Flask:
+    """The Flask application (JSON API and chat page); see :func:`restake_qa.web.create_app`."""
     from .web import create_app as _create_app
 
-    return _create_app(config)
+    return _create_app(config, **shared)
 
 
 __all__ = ["__version__", "create_app"]

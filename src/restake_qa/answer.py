@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .chunking import Sentence
-from .retrieval import Retrieval, Retriever
-from .text import TextTools, detect_language
+from .retrieval import Retrieval, Retriever, relative
+from .text import STOPS, TextTools, detect_language
 
 # A pronoun that points back (「它要等多久？」, "is it safe?") and a topic shift that carries
 # the topic over (「那風險呢？」, "what about the risks?").
@@ -41,8 +41,15 @@ class Citation:
     scores: dict[str, float]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"n": self.n, "title": self.title, "anchor": self.anchor, "url": self.url,
-                "snippet": self.snippet, "span": list(self.span), "scores": self.scores}
+        return {
+            "n": self.n,
+            "title": self.title,
+            "anchor": self.anchor,
+            "url": self.url,
+            "snippet": self.snippet,
+            "span": list(self.span),
+            "scores": self.scores,
+        }
 
 
 @dataclass(frozen=True)
@@ -76,8 +83,11 @@ class Answer:
             "citations": [c.to_dict() for c in self.citations],
             "passages": [
                 {
-                    "anchor": h.anchor, "title": h.section.title, "url": h.section.url,
-                    "text": h.chunks[0].chunk.display_text, "scores": h.scores.to_dict(),
+                    "anchor": h.anchor,
+                    "title": h.section.title,
+                    "url": h.section.url,
+                    "text": h.chunks[0].chunk.display_text,
+                    "scores": h.scores.to_dict(),
                     "matched_terms": list(h.matched_terms),
                 }
                 for h in self.retrieval.hits
@@ -101,9 +111,7 @@ def resolve_question(question: str, history: list[dict[str, str]], tools: TextTo
     if not _PRONOUN.search(text) and not (_CARRY_OVER.search(text) and not tools.glossary_terms_in(text)):
         return question  # it names its own topic (「今天天氣如何？」 stays off-topic)
     for turn in reversed(history):
-        terms = tools.glossary_terms_in(turn.get("question", "")) or tools.glossary_terms_in(
-            turn.get("answer", "")
-        )[:2]
+        terms = tools.glossary_terms_in(turn.get("question", "")) or tools.glossary_terms_in(turn.get("answer", ""))[:2]
         if terms:
             names = [t.term for t in terms if t.term not in question][:3]
             if names:
@@ -116,8 +124,8 @@ def _display(sentence: Sentence) -> str:
     """A table row of a term and its description reads as a sentence: 「術語：營運者；描述：…」
     → 「營運者：…」. A row of short cells (a comparison) stays as it is."""
     m = _LABEL.match(sentence.text)
-    rest = sentence.text[m.end():] if m else ""
-    if m and rest.rstrip()[-1:] in "。！？!?.":
+    rest = sentence.text[m.end() :] if m else ""
+    if m and rest.rstrip()[-1:] in STOPS + ".":
         return f"{m.group(1)}：{rest}"
     return sentence.text
 
@@ -144,28 +152,27 @@ def _select_sentences(retriever: Retriever, result: Retrieval, limit: int, max_s
     a sentence right after a chosen one (the rest of a thought) a small one. A sentence of the
     second section must match the best one outright; near-duplicates and scraps are skipped.
     """
-    index = retriever.index
     best = result.hits[0].scores.fused
     hits = [h for h in result.hits[:max_sections] if h is result.hits[0] or h.scores.fused >= best - 0.08]
     rank_of = {h.section.key: r for r, h in enumerate(hits)}
-    rows = [i for i, s in enumerate(index.sentences) if s.section_key in rank_of]
-    if not rows:
+    rows = retriever.sentence_rows(rank_of)
+    if not rows or result.query_vector is None:
         return []
     content = [t for t in dict.fromkeys(result.evidence.get("content_tokens", []))]
     idf = {t: retriever.idf(t) for t in content}
     mass = sum(idf.values()) or 1.0
-    cos = index.sentence_vectors[rows] @ result.query_vector
+    cos = retriever.sentence_cosines(rows, result.query_vector)
     top = float(cos.max())
     overlap = [sum(idf[t] for t in retriever.sentence_tokens(i) if t in idf) / mass for i in rows]
     most = max(overlap) or 1.0
     scored = []
     for i, c, lex in zip(rows, cos, overlap):
-        sentence = index.sentences[i]
-        dense = max(0.0, 1.0 - (top - float(c)) / retriever.spread)
+        sentence = retriever.sentence(i)
+        dense = relative(float(c), top, retriever.spread)
         lexical = lex / most  # relative, like dense: the best match among the candidates is 1
         rank = rank_of[sentence.section_key]
         label = _LABEL.match(sentence.text)
-        defines = bool(label) and any(t in idf for t in retriever.tools.lexical_tokens(label.group(1)))
+        defines = label is not None and any(t in idf for t in retriever.tools.lexical_tokens(label.group(1)))
         bonus = (0.15 if rank == 0 else 0.0) + (0.1 if defines else 0.0)  # a row naming the asked term
         scored.append(_Choice(0.5 * dense + 0.5 * lexical + bonus, i, sentence, rank))
     scored.sort(key=lambda x: -x.score)
@@ -181,7 +188,10 @@ def _select_sentences(retriever: Retriever, result: Retrieval, limit: int, max_s
         if picked and len(choice.sentence.text) < 6:
             continue
         grams = _bigrams(choice.sentence.text)
-        if any(len(grams & _bigrams(p.sentence.text)) / max(len(grams | _bigrams(p.sentence.text)), 1) > 0.6 for p in picked):
+        if any(
+            len(grams & _bigrams(p.sentence.text)) / max(len(grams | _bigrams(p.sentence.text)), 1) > 0.6
+            for p in picked
+        ):
             continue
         picked.append(choice)
     picked.sort(key=lambda x: (x.section_rank, x.sentence.start))
@@ -200,40 +210,57 @@ def compose(
     resolved = resolve_question(question, history or [], tools)
     result = retriever.search(resolved, top_k=top_k)
     language = result.language if resolved == question else detect_language(question, tools)
-    picked = [] if result.refused or not result.hits else _select_sentences(
-        retriever, result, int(settings.get("answer_max_sentences", 3)), int(settings.get("answer_sections", 2))
+    picked = (
+        []
+        if result.refused or not result.hits
+        else _select_sentences(retriever, result, settings.answer_max_sentences, settings.answer_sections)
     )
     if not picked:  # refused, or nothing quotable: never an answer without a citation
         suggestions = tuple(
-            {"title": h.section.title, "anchor": h.anchor, "url": h.section.url}
-            for h in result.hits[:3]
+            {"title": h.section.title, "anchor": h.anchor, "url": h.section.url} for h in result.hits[:3]
         )
         return Answer(
-            question=question, language=language, refused=True, sentences=(), citations=(),
-            retrieval=result, message=REFUSALS[language], suggestions=suggestions,
+            question=question,
+            language=language,
+            refused=True,
+            sentences=(),
+            citations=(),
+            retrieval=result,
+            message=REFUSALS[language],
+            suggestions=suggestions,
             resolved_question=resolved if resolved != question else None,
         )
 
-    index = retriever.index
     chosen_hits = [h for h in result.hits if h.section.key in {p.sentence.section_key for p in picked}]
     hit_of = {h.section.key: h for h in chosen_hits}
     sentences, citations = [], []
     for n, choice in enumerate(picked, 1):
         sentence = choice.sentence
-        section = index.section_by_key[sentence.section_key]
+        section = retriever.section(sentence.section_key)
         text = _display(sentence)
         if language == "zh-cn":
             text = tools.to_simplified(text)
         sentences.append(AnswerSentence(text=text, citations=(n,)))
         scores = hit_of[sentence.section_key].scores.to_dict()
         scores["selection"] = round(choice.score, 4)
-        citations.append(Citation(
-            n=n, title=section.title, anchor=section.anchor, url=section.url,
-            snippet=sentence.text, span=(sentence.start, sentence.end), scores=scores,
-        ))
+        citations.append(
+            Citation(
+                n=n,
+                title=section.title,
+                anchor=section.anchor,
+                url=section.url,
+                snippet=sentence.text,
+                span=(sentence.start, sentence.end),
+                scores=scores,
+            )
+        )
     return Answer(
-        question=question, language=language, refused=False, sentences=tuple(sentences),
-        citations=tuple(citations), retrieval=result,
+        question=question,
+        language=language,
+        refused=False,
+        sentences=tuple(sentences),
+        citations=tuple(citations),
+        retrieval=result,
         note=ENGLISH_NOTE if language == "en" else None,
         resolved_question=resolved if resolved != question else None,
     )

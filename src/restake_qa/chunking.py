@@ -9,15 +9,19 @@ an exact slice of its section's text, so the chunks of a section joined reproduc
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import re
 from dataclasses import dataclass
 
-from .corpus import Section
-from .text import TextTools
+from .corpus import Section, section_key
+from .text import CLAUSE_ENDS, CLOSERS, STOPS, TextTools
 
-_SENTENCE_END = re.compile(r"[。！？；!?]+[」』）)\"'”’]*\s*|\n+")
-_CLAUSE_END = set("，、：,:;）)」』—")
+# A chunk may be cut after a sentence (stops and ；) or a clause; an answer quotes whole
+# sentences (stops only: a table row's ； separates cells, so a row keeps its label).
+_SENTENCE_END = re.compile(f"[{re.escape(STOPS)}；]+[{re.escape(CLOSERS)}]*\\s*|\\n+")
+_ANSWER_SENTENCE_END = re.compile(f"[{re.escape(STOPS)}]+[{re.escape(CLOSERS)}]*\\s*|\\n+")
+_CLAUSE_END = set(CLAUSE_ENDS)
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,7 @@ class Chunk:
 
     @property
     def section_key(self) -> str:
-        return f"{self.source}#{self.anchor}"
+        return section_key(self.source, self.anchor)
 
     @property
     def display_text(self) -> str:
@@ -82,11 +86,9 @@ def chunk_section(section: Section, tools: TextTools, settings: ChunkerSettings)
     if not text.strip():
         return []
     words = tools.segments(text)
-    counted = [(s, e) for w, s, e in words if w.strip()]
+    counted = _Words([(s, e) for w, s, e in words if w.strip()])
     boundaries = {0, len(text)} | {s for _, s, _ in words} | {e for _, _, e in words}
-
-    def tokens_in(a: int, b: int) -> int:
-        return sum(1 for s, e in counted if a <= s and e <= b)
+    tokens_in = counted.count
 
     # Lines (paragraphs, table rows, list items) are packed whole when they fit, so a table
     # row keeps its label with its description; longer lines fall back to sentences.
@@ -122,9 +124,6 @@ def chunk_sections(sections: list[Section], tools: TextTools, settings: ChunkerS
     return [c for s in sections for c in chunk_section(s, tools, settings)]
 
 
-_ANSWER_SENTENCE_END = re.compile(r"[。！？!?]+[」』）)\"'”’]*\s*|\n+")
-
-
 @dataclass(frozen=True)
 class Sentence:
     """A quotable sentence of a section: ``text`` is ``section.text[start:end]`` stripped."""
@@ -137,7 +136,7 @@ class Sentence:
 
     @property
     def section_key(self) -> str:
-        return f"{self.source}#{self.anchor}"
+        return section_key(self.source, self.anchor)
 
 
 def section_sentences(section: Section) -> list[Sentence]:
@@ -172,24 +171,54 @@ def _make(section: Section, text: str, start: int, end: int, tokens: int) -> Chu
     piece = text[start:end]
     return Chunk(
         id=chunk_id(section.source, section.anchor, piece),
-        source=section.source, anchor=section.anchor, title=section.title, path=section.path,
-        url=section.url, text=piece, start=start, end=end, tokens=tokens,
+        source=section.source,
+        anchor=section.anchor,
+        title=section.title,
+        path=section.path,
+        url=section.url,
+        text=piece,
+        start=start,
+        end=end,
+        tokens=tokens,
     )
 
 
+class _Words:
+    """The counted words of a text as sorted, non-overlapping ``(start, end)`` spans, so that
+    the words inside any span are found by bisection (chunking stays linear in page size)."""
+
+    def __init__(self, spans: list[tuple[int, int]]) -> None:
+        self.spans = spans
+        self.starts = [s for s, _ in spans]
+        self.ends = [e for _, e in spans]
+
+    def between(self, a: int, b: int) -> tuple[int, int]:
+        """Index range of the words lying wholly inside ``[a, b)``."""
+        return bisect.bisect_left(self.starts, a), bisect.bisect_right(self.ends, b)
+
+    def count(self, a: int, b: int) -> int:
+        i, j = self.between(a, b)
+        return max(j - i, 0)
+
+    def inside(self, a: int, b: int) -> list[tuple[int, int]]:
+        i, j = self.between(a, b)
+        return self.spans[i:j]
+
+
 def _split_long(
-    text: str, a: int, b: int, boundaries: set[int], counted: list[tuple[int, int]], maximum: int
+    text: str, a: int, b: int, boundaries: set[int], counted: _Words, maximum: int
 ) -> list[tuple[int, int]]:
     """Cut an over-long sentence at clause ends (else word boundaries) into ≤ maximum pieces."""
-    inside = [(s, e) for s, e in counted if a <= s and e <= b]
+    inside = counted.inside(a, b)
     if len(inside) <= maximum:
         return [(a, b)]
     pieces = []
-    while len(inside) > maximum:
+    first = 0  # inside[first:] are the words not yet in a piece
+    while len(inside) - first > maximum:
         # The last allowed cut is after the maximum-th word; prefer a clause end before it.
-        limit = inside[maximum - 1][1]
+        limit = inside[first + maximum - 1][1]
         cut = None
-        for pos in range(limit, inside[0][1], -1):
+        for pos in range(limit, inside[first][1], -1):
             if pos in boundaries and text[pos - 1] in _CLAUSE_END:
                 cut = pos
                 break
@@ -197,6 +226,7 @@ def _split_long(
             cut = limit
         pieces.append((a, cut))
         a = cut
-        inside = [(s, e) for s, e in inside if s >= cut]
+        while first < len(inside) and inside[first][0] < cut:
+            first += 1
     pieces.append((a, b))
     return pieces

@@ -1,23 +1,131 @@
-"""The settings of restake-qa: one list, each with its default, environment variable and help.
+"""The settings of restake-qa: one typed list, each with its default and help.
 
-Precedence, lowest first: the defaults below → ``RESTAKE_QA_<NAME>`` environment variables →
-explicit overrides (a mapping passed by the caller, e.g. tests or CLI flags). Nothing here
-reads the environment at import time.
+:class:`Settings` is that list: every field is a setting with a default and a one-line help
+(its metadata), and :data:`SETTINGS` is the same list as rows for the docs and the CLI.
+Precedence, lowest first: the defaults → ``RESTAKE_QA_<NAME>`` environment variables →
+explicit overrides (a mapping passed by the caller: CLI flags, tests). This module is the only
+reader of the environment, and only when :func:`load_settings` is called.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import ConfigError
+
 ENV_PREFIX = "RESTAKE_QA_"
+PACKAGE_DIR = Path(__file__).parent
+
+
+def _setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of restake-qa (frozen; derive changed copies with :meth:`replace`)."""
+
+    # where things live
+    data_dir: str = _setting(".restake-qa", "Folder for index builds, the embedding cache and the build lock.")
+    corpus_dir: str = _setting(
+        "", "Folder of markdown pages to index; empty means ./corpus, else the copy shipped in the package."
+    )
+    model: str = _setting(
+        "intfloat/multilingual-e5-small",
+        "Embedding model: a local sentence-transformers folder or a model id (see models/resolve.py for the resolution order).",
+    )
+    model_cache: str = _setting(
+        "", "Folder for converted models; empty means $XDG_CACHE_HOME/restake-qa/models (or ~/.cache/…)."
+    )
+    model_backend: str = _setting(
+        "onnx",
+        "How the model runs: onnx (onnxruntime on an ONNX export made once in the model cache; ~3× faster per query) or torch (sentence-transformers); both give the same vectors.",
+    )
+    model_threads: int = _setting(
+        0, "Threads the model (onnxruntime or torch) may use for one call; 0 means all cores."
+    )
+    # chunking
+    chunk_target_tokens: int = _setting(48, "Chunk size the chunker aims for, in jieba tokens.")
+    chunk_max_tokens: int = _setting(
+        96, "Largest chunk, in jieba tokens; longer sentences are split at clause boundaries."
+    )
+    embed_batch_size: int = _setting(32, "Passages embedded per model call during a build.")
+    # retrieval
+    top_k: int = _setting(5, "Sections returned per question.")
+    candidates: int = _setting(30, "Chunks taken from each retriever before fusion.")
+    dense_weight: float = _setting(0.301, "Fusion weight of the best chunk's embedding similarity (see retrieval.py).")
+    sentence_weight: float = _setting(0.044, "Fusion weight of the best single sentence's embedding similarity.")
+    anchor_weight: float = _setting(
+        0.064, "Fusion weight of the similarity to the section's English name (its anchor)."
+    )
+    lexical_weight: float = _setting(
+        0.542, "Fusion weight of the best chunk's BM25 score (jieba tokens, glossary and synonyms)."
+    )
+    heading_weight: float = _setting(0.049, "Fusion weight of how much of the question the section's heading names.")
+    dense_spread: float = _setting(
+        0.1, "Cosine gap to the question's best section at which a similarity feature reaches 0."
+    )
+    refusal_rule: str = _setting(
+        "cosine=47.123 sentence_cosine=52.463 lexical=4.483 coverage=2.768 bias=-87.632",
+        "Linear rule over the best raw cosines, lexical score and coverage; the question is refused when it sums below 0 (`restake-qa eval --tune` fits it).",
+    )
+    query_cache_size: int = _setting(1024, "Query embeddings kept in memory (LRU); 0 disables the cache.")
+    # answers
+    answer_max_sentences: int = _setting(3, "Most sentences in one answer.")
+    answer_sections: int = _setting(2, "Most sections an answer may quote from.")
+    # service
+    host: str = _setting("127.0.0.1", "Address `restake-qa serve` listens on.")
+    port: int = _setting(8000, "Port `restake-qa serve` listens on.")
+    threads: int = _setting(8, "Worker threads of the WSGI server.")
+    max_question_chars: int = _setting(500, "Longest question accepted, in characters.")
+    max_history_turns: int = _setting(10, "Most previous turns a request may carry.")
+    max_body_bytes: int = _setting(32768, "Largest request body accepted, in bytes.")
+    rate_limit_per_minute: int = _setting(
+        600, "Requests per minute one client address may make to the API; 0 disables the limit."
+    )
+    reload_interval: float = _setting(1.0, "Seconds between checks for a newly published index.")
+    admin_token: str = _setting("", "Bearer token for POST /api/reindex; empty disables the endpoint.")
+    # derived from the environment by load_settings, not a setting of its own
+    default_model_cache: str = field(default="", metadata={"derived": True}, repr=False)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` (names of settings), coerced like any override."""
+        values = dataclasses.asdict(self)
+        for name, value in changes.items():
+            setting = _BY_NAME.get(name)
+            if setting is None:
+                raise ConfigError(f"unknown setting {name!r}; known: {', '.join(sorted(_BY_NAME))}")
+            if value is not None:
+                values[name] = _coerce(setting, value)
+        return Settings(**values)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def corpus_path(self) -> Path:
+        """The corpus folder: the setting, else ./corpus, else the copy shipped in the package."""
+        if self.corpus_dir:
+            return Path(self.corpus_dir)
+        local = Path("corpus")
+        return local if local.is_dir() else PACKAGE_DIR / "corpus"
+
+    @property
+    def model_cache_path(self) -> Path:
+        """Where converted and exported models are kept."""
+        return Path(self.model_cache or self.default_model_cache or _default_model_cache(os.environ)).expanduser()
 
 
 @dataclass(frozen=True)
 class Setting:
+    """One setting as documented: its name, default and help (a row of :data:`SETTINGS`)."""
+
     name: str
     default: Any
     help: str
@@ -26,94 +134,55 @@ class Setting:
     def env(self) -> str:
         return ENV_PREFIX + self.name.upper()
 
+    @property
+    def kind(self) -> type:
+        return type(self.default)
 
-SETTINGS: tuple[Setting, ...] = (
-    # where things live
-    Setting("data_dir", ".restake-qa", "Folder for index builds, the embedding cache and the build lock."),
-    Setting("corpus_dir", "", "Folder of markdown pages to index; empty means ./corpus, else the copy shipped in the package."),
-    Setting("model", "intfloat/multilingual-e5-small", "Embedding model: a local sentence-transformers folder or a model id (see models.py for the resolution order)."),
-    Setting("model_cache", "", "Folder for converted models; empty means $XDG_CACHE_HOME/restake-qa/models (or ~/.cache/…)."),
-    Setting("model_backend", "onnx", "How the model runs: onnx (onnxruntime on an ONNX export made once in the model cache; ~3× faster per query) or torch (sentence-transformers); both give the same vectors."),
-    Setting("model_threads", 0, "Threads the model (onnxruntime or torch) may use for one call; 0 means all cores."),
-    # chunking
-    Setting("chunk_target_tokens", 48, "Chunk size the chunker aims for, in jieba tokens."),
-    Setting("chunk_max_tokens", 96, "Largest chunk, in jieba tokens; longer sentences are split at clause boundaries."),
-    Setting("embed_batch_size", 32, "Passages embedded per model call during a build."),
-    # retrieval
-    Setting("top_k", 5, "Sections returned per question."),
-    Setting("candidates", 30, "Chunks taken from each retriever before fusion."),
-    Setting("dense_weight", 0.301, "Fusion weight of the best chunk's embedding similarity (see retrieval.py)."),
-    Setting("sentence_weight", 0.044, "Fusion weight of the best single sentence's embedding similarity."),
-    Setting("anchor_weight", 0.064, "Fusion weight of the similarity to the section's English name (its anchor)."),
-    Setting("lexical_weight", 0.542, "Fusion weight of the best chunk's BM25 score (jieba tokens, glossary and synonyms)."),
-    Setting("heading_weight", 0.049, "Fusion weight of how much of the question the section's heading names."),
-    Setting("dense_spread", 0.1, "Cosine gap to the question's best section at which a similarity feature reaches 0."),
-    Setting("refusal_rule", "cosine=47.123 sentence_cosine=52.463 lexical=4.483 coverage=2.768 bias=-87.632", "Linear rule over the best raw cosines, lexical score and coverage; the question is refused when it sums below 0 (`restake-qa eval --tune` fits it)."),
-    Setting("query_cache_size", 1024, "Query embeddings kept in memory (LRU); 0 disables the cache."),
-    # answers
-    Setting("answer_max_sentences", 3, "Most sentences in one answer."),
-    Setting("answer_sections", 2, "Most sections an answer may quote from."),
-    # service
-    Setting("host", "127.0.0.1", "Address `restake-qa serve` listens on."),
-    Setting("port", 8000, "Port `restake-qa serve` listens on."),
-    Setting("threads", 8, "Worker threads of the WSGI server."),
-    Setting("max_question_chars", 500, "Longest question accepted, in characters."),
-    Setting("max_history_turns", 10, "Most previous turns a request may carry."),
-    Setting("max_body_bytes", 32768, "Largest request body accepted, in bytes."),
-    Setting("rate_limit_per_minute", 600, "Requests per minute one client address may make to the API; 0 disables the limit."),
-    Setting("reload_interval", 1.0, "Seconds between checks for a newly published index."),
-    Setting("admin_token", "", "Bearer token for POST /api/reindex; empty disables the endpoint."),
+
+SETTINGS: tuple[Setting, ...] = tuple(
+    Setting(f.name, f.default, f.metadata["help"]) for f in dataclasses.fields(Settings) if "help" in f.metadata
 )
-
 _BY_NAME = {s.name: s for s in SETTINGS}
 
 
-class ConfigError(ValueError):
-    """A setting has a value of the wrong type or an unknown name."""
-
-
 def _coerce(setting: Setting, value: Any) -> Any:
-    kind = type(setting.default)
+    kind = setting.kind
     if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
         return value
+    if isinstance(value, Path) and kind is str:
+        return str(value)
     try:
         if kind is bool:
             return str(value).strip().lower() in {"1", "true", "yes", "on"}
         return kind(value)
     except (TypeError, ValueError):
-        raise ConfigError(
-            f"setting {setting.name} ({setting.env}) must be {kind.__name__}, got {value!r}"
-        ) from None
+        raise ConfigError(f"setting {setting.name} ({setting.env}) must be {kind.__name__}, got {value!r}") from None
 
 
-def load_settings(
-    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
-) -> dict[str, Any]:
-    """Return every setting: defaults, then ``RESTAKE_QA_*`` environment, then ``overrides``."""
+def _default_model_cache(environ: Mapping[str, str]) -> str:
+    xdg = environ.get("XDG_CACHE_HOME")
+    home = environ.get("HOME")
+    base = Path(xdg).expanduser() if xdg else (Path(home) if home else Path.home()) / ".cache"
+    return str(base / "restake-qa" / "models")
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Every setting: defaults, then ``RESTAKE_QA_*`` in ``environ`` (default: the process
+    environment), then ``overrides`` (``None`` values are ignored)."""
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     for setting in SETTINGS:
-        value = setting.default
         if setting.env in environ:
-            value = environ[setting.env]
-        values[setting.name] = _coerce(setting, value)
-    for name, value in (overrides or {}).items():
-        key = name.lower()
-        if key not in _BY_NAME:
-            raise ConfigError(f"unknown setting {name!r}; known: {', '.join(sorted(_BY_NAME))}")
-        if value is not None:
-            values[key] = _coerce(_BY_NAME[key], value)
-    return values
+            values[setting.name] = _coerce(setting, environ[setting.env])
+    base = Settings(**values, default_model_cache=_default_model_cache(environ))
+    return base.replace(**{name.lower(): value for name, value in (overrides or {}).items()})
 
 
-def corpus_dir(settings: Mapping[str, Any]) -> Path:
-    """The corpus folder: the setting, else ./corpus, else the copy shipped inside the package."""
-    if settings.get("corpus_dir"):
-        return Path(settings["corpus_dir"])
-    local = Path("corpus")
-    if local.is_dir():
-        return local
-    return Path(__file__).parent / "corpus"
+def option_help(name: str, text: str | None = None) -> str:
+    """A CLI option's help from the settings list: its text, environment variable and default."""
+    setting = _BY_NAME[name]
+    default = setting.default if setting.default != "" else "(empty)"
+    return f"{text or setting.help}  [env: {setting.env}; default: {default}]"
 
 
 def settings_table() -> str:

@@ -11,7 +11,6 @@ since only an id can be linked to (so does a heading repeating an earlier id).
 
 from __future__ import annotations
 
-import hashlib
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -19,7 +18,9 @@ from pathlib import Path
 
 import yaml
 
-from .text import TOOL_FILES  # they shape the lexical index, so a build depends on them
+from .errors import CorpusError
+from .fsutil import files_digest
+from .text import LINE_ENDS, anchor_words, tool_files
 
 #: Attributes of MDX components whose value is page text, not configuration.
 CONTENT_ATTRIBUTES = ("title", "description")
@@ -45,11 +46,12 @@ _LINK = re.compile(r"!?\[([^\]]*)\]\(([^)\s]*)(?:\s+\"[^\"]*\")?\)")
 _EMPHASIS = re.compile(r"(\*\*|__|\*|`)")
 _LIST_BULLET = re.compile(r"^\s*[-*+]\s+")
 _TABLE_SEPARATOR = re.compile(r"^\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?$")
-_SENTENCE_END = "。！？；!?.…"
+_SENTENCE_END = LINE_ENDS
 
 
-class CorpusError(ValueError):
-    """A corpus file cannot be read; the message names the file and what to fix."""
+def section_key(source: str, anchor: str) -> str:
+    """The one key of a section across the index: ``<file name>#<anchor>``."""
+    return f"{source}#{anchor}"
 
 
 @dataclass(frozen=True)
@@ -77,14 +79,13 @@ class Section:
 
     @property
     def key(self) -> str:
-        return f"{self.source}#{self.anchor}"
+        return section_key(self.source, self.anchor)
 
     @property
     def english_name(self) -> str:
         """The section's name in English words: its anchor (ethereum.org anchors are the English
         headings, ``what-are-the-risks-of-restaking``), or the page's slug for the top of the page."""
-        slug = self.anchor or self.page_url.rstrip("/").rsplit("/", 1)[-1] or self.title
-        return " ".join(slug.replace("_", "-").split("-"))
+        return anchor_words(self.anchor or self.page_url.rstrip("/").rsplit("/", 1)[-1] or self.title)
 
 
 @dataclass
@@ -133,9 +134,7 @@ def load_corpus_config(folder: Path) -> CorpusConfig:
 def corpus_files(folder: Path) -> list[Path]:
     """The markdown pages of a corpus folder, in a stable order."""
     if not folder.is_dir():
-        raise CorpusError(
-            f"corpus folder {folder} does not exist; pass --corpus or set RESTAKE_QA_CORPUS_DIR"
-        )
+        raise CorpusError(f"corpus folder {folder} does not exist; pass --corpus or set RESTAKE_QA_CORPUS_DIR")
     files = sorted(p for p in folder.iterdir() if p.suffix in {".md", ".mdx"} and p.is_file())
     if not files:
         raise CorpusError(f"corpus folder {folder} holds no .md or .mdx page")
@@ -143,12 +142,9 @@ def corpus_files(folder: Path) -> list[Path]:
 
 
 def corpus_hash(folder: Path) -> str:
-    """sha256 over the pages, corpus.toml, the glossary and synonyms: what a build depends on."""
-    digest = hashlib.sha256()
-    extra = [folder / n for n in ("corpus.toml", *TOOL_FILES) if (folder / n).exists()]
-    for path in corpus_files(folder) + extra:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
+    """sha256 over the pages, corpus.toml, the glossary and synonyms (they shape the lexical
+    index): what a build depends on."""
+    return files_digest([*corpus_files(folder), folder / "corpus.toml", *tool_files(folder)])
 
 
 def load_corpus(folder: Path) -> list[Section]:
@@ -159,9 +155,7 @@ def load_corpus(folder: Path) -> list[Section]:
         try:
             text = path.read_bytes().decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise CorpusError(
-                f"{path}: not UTF-8 (byte {exc.start}); save the file as UTF-8 and rebuild"
-            ) from None
+            raise CorpusError(f"{path}: not UTF-8 (byte {exc.start}); save the file as UTF-8 and rebuild") from None
         sections.extend(parse_page(text, source=path.name, config=config))
     return sections
 
@@ -220,8 +214,8 @@ def parse_page(text: str, source: str, config: CorpusConfig | None = None) -> li
             heading = _HEADING.match(stripped) if not stripped.startswith("|") else None
             # A repeated id cannot be linked to (the browser finds the first one): such a
             # heading stays inside the section above it, like a heading without an id.
-            anchored = heading and heading.group(3) and all(d.anchor != heading.group(3) for d in drafts)
-            if anchored:
+            anchored = heading is not None and heading.group(3) and all(d.anchor != heading.group(3) for d in drafts)
+            if heading is not None and anchored:
                 pending_label = None
                 level = len(heading.group(1))
                 title = _inline(heading.group(2), current)
@@ -230,8 +224,12 @@ def parse_page(text: str, source: str, config: CorpusConfig | None = None) -> li
                 path = (page_title, *(t for _, t in stack), title)
                 stack.append((level, title))
                 current = _Draft(
-                    anchor=heading.group(3), title=title, level=level, path=path,
-                    first_line=line_no, last_line=line_no,
+                    anchor=heading.group(3),
+                    title=title,
+                    level=level,
+                    path=path,
+                    first_line=line_no,
+                    last_line=line_no,
                 )
                 drafts.append(current)
             elif stripped and not stripped.startswith("|"):
@@ -260,12 +258,18 @@ def parse_page(text: str, source: str, config: CorpusConfig | None = None) -> li
     for d in drafts:
         sections.append(
             Section(
-                source=source, anchor=d.anchor, title=d.title, level=d.level, path=d.path,
+                source=source,
+                anchor=d.anchor,
+                title=d.title,
+                level=d.level,
+                path=d.path,
                 text="\n".join(d.blocks),
                 url=page_url + (f"#{d.anchor}" if d.anchor else ""),
                 lines=(d.first_line, max(d.last_line, d.first_line)),
-                page_url=page_url, lang=lang,
-                links=tuple(d.links), attachments=tuple(d.attachments),
+                page_url=page_url,
+                lang=lang,
+                links=tuple(d.links),
+                attachments=tuple(d.attachments),
             )
         )
     return sections
@@ -273,9 +277,7 @@ def parse_page(text: str, source: str, config: CorpusConfig | None = None) -> li
 
 def _name_videos(drafts: list[_Draft]) -> None:
     """A section holding only a video gets the video's title, where the page links to it."""
-    titles = {
-        link.url: link.text for d in drafts for link in d.links if link.text and "youtu" in link.url
-    }
+    titles = {link.url: link.text for d in drafts for link in d.links if link.text and "youtu" in link.url}
     for d in drafts:
         for kind, value in d.attachments:
             title = next((t for url, t in titles.items() if value in url), None)
@@ -311,9 +313,7 @@ def _summary(meta: dict) -> list[str]:
     points = meta.get("summaryPoints")
     if isinstance(points, list):
         values.extend(str(p).strip() for p in points if p)
-    numbered = sorted(
-        (k for k in meta if re.fullmatch(r"summaryPoint\d+", str(k))), key=lambda k: int(k[12:])
-    )
+    numbered = sorted((k for k in meta if re.fullmatch(r"summaryPoint\d+", str(k))), key=lambda k: int(k[12:]))
     values.extend(str(meta[k]).strip() for k in numbered if meta[k])
     return values
 
@@ -345,7 +345,8 @@ def _replace_tags(body: str) -> str:
         if name == "Alert":
             return out + (_ALERT_CLOSE if match.group("close") else _ALERT_OPEN) + newlines
         texts = [
-            " ".join(attrs[a].split()) for a in CONTENT_ATTRIBUTES
+            " ".join(attrs[a].split())
+            for a in CONTENT_ATTRIBUTES
             if not match.group("close") and attrs.get(a) and not attrs[a].startswith(("/", "http"))
         ]
         if texts:

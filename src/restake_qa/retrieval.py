@@ -37,10 +37,12 @@ from typing import Any
 
 import numpy as np
 
-from .chunking import Chunk
+from .chunking import Chunk, Sentence
+from .config import Settings
 from .corpus import Section
 from .embedding import Embedder
-from .index import Index, IndexLoadError
+from .errors import ConfigError, IndexLoadError
+from .index import Index
 from .text import TextTools, detect_language
 
 FEATURES = ("dense", "sentence", "anchor", "lexical", "heading")
@@ -98,9 +100,16 @@ class Retrieval:
     query_vector: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
-def weights_of(settings: dict[str, Any]) -> dict[str, float]:
+def weights_of(settings: Settings) -> dict[str, float]:
     """The fusion weights of ``settings`` (``<feature>_weight``)."""
-    return {f: float(settings.get(f"{f}_weight", 0.0)) for f in FEATURES}
+    return {f: float(getattr(settings, f"{f}_weight")) for f in FEATURES}
+
+
+def relative(cosine: float, best: float, spread: float) -> float:
+    """A cosine relative to the best one for the same question: 1 at the best, 0 at
+    ``spread`` below it (multilingual-e5 cosines sit in a narrow band whose level depends on
+    the question's language, so only differences mean something)."""
+    return max(0.0, 1.0 - (best - cosine) / spread)
 
 
 def parse_refusal_rule(text: str) -> dict[str, float]:
@@ -110,41 +119,37 @@ def parse_refusal_rule(text: str) -> dict[str, float]:
     for part in text.split():
         name, _, value = part.partition("=")
         if name not in (*REFUSAL_INPUTS, "bias") or not value:
-            raise ValueError(
+            raise ConfigError(
                 f"refusal_rule: {part!r} is not <input>=<number> with input one of "
                 f"{', '.join((*REFUSAL_INPUTS, 'bias'))}"
             )
         try:
             rule[name] = float(value)
         except ValueError:
-            raise ValueError(f"refusal_rule: {value!r} in {part!r} is not a number") from None
+            raise ConfigError(f"refusal_rule: {value!r} in {part!r} is not a number") from None
     return rule
 
 
 class Retriever:
     """Searches one loaded :class:`Index` with one :class:`Embedder`."""
 
-    def __init__(self, index: Index, embedder: Embedder, tools: TextTools, settings: dict[str, Any]) -> None:
+    def __init__(self, index: Index, embedder: Embedder, tools: TextTools, settings: Settings) -> None:
         if index.model_id != embedder.model_id:
             raise IndexLoadError(
                 f"index {index.version} was built with model {index.model_id!r}, but the loaded "
                 f"model is {embedder.model_id!r}; rebuild with `restake-qa build --force`"
             )
         if index.dimension != embedder.dimension:
-            raise IndexLoadError(
-                f"index dimension {index.dimension} differs from the model's {embedder.dimension}"
-            )
+            raise IndexLoadError(f"index dimension {index.dimension} differs from the model's {embedder.dimension}")
         self.index = index
         self.embedder = embedder
         self.tools = tools
         self.settings = settings
         self.weights = weights_of(settings)
-        self.spread = float(settings.get("dense_spread", 0.1))
-        self.refusal_rule = parse_refusal_rule(str(settings.get("refusal_rule", "")))
+        self.spread = settings.dense_spread
+        self.refusal_rule = parse_refusal_rule(settings.refusal_rule)
         self._n = len(index.chunks)
-        self._vocab = index.lexical.vocab_dict
-        # document frequency per token id, from the CSC matrix's column lengths
-        self._df = np.diff(np.asarray(index.lexical.scores["indptr"]))
+        self._lexical = index.lexical
         self._section_row = {s.key: i for i, s in enumerate(index.sections)}
         self._chunk_rows: dict[str, list[int]] = {}
         for i, chunk in enumerate(index.chunks):
@@ -168,6 +173,21 @@ class Retriever:
             for tok in tokens:
                 self._sections_with.setdefault(tok, []).append(key)
 
+    # what answer composition reads --------------------------------------------------------
+    def section(self, key: str) -> Section:
+        return self.index.section_by_key[key]
+
+    def sentence(self, row: int) -> Sentence:
+        return self.index.sentences[row]
+
+    def sentence_rows(self, keys: set[str] | dict[str, Any]) -> list[int]:
+        """Rows of the quotable sentences of the sections ``keys``, in index (page) order."""
+        return sorted(int(i) for key in keys if key in self._sentence_rows for i in self._sentence_rows[key])
+
+    def sentence_cosines(self, rows: list[int], query_vector: np.ndarray) -> np.ndarray:
+        """Cosines between the question's embedding and sentences ``rows``."""
+        return np.asarray(self.index.sentence_vectors[rows] @ query_vector)
+
     def sentence_tokens(self, row: int) -> frozenset[str]:
         """Lexical tokens of sentence ``row`` of the index (computed once, on first use)."""
         tokens = self._sentence_tokens.get(row)
@@ -177,19 +197,17 @@ class Retriever:
 
     def idf(self, token: str) -> float:
         """BM25's IDF of ``token`` over the chunks (the highest for a token they never use)."""
-        tid = self._vocab.get(token)
-        df = int(self._df[tid]) if tid is not None and tid < len(self._df) else 0
-        return math.log(1 + (self._n - df + 0.5) / (df + 0.5))
+        return self._lexical.idf(token)
 
     def _worth_expanding(self, said: str, word: str) -> bool:
         """An expansion helps unless what the question said is already at least as common in
         the pages as the word it expands to (ETH needs no 以太幣; operators needs 營運者)."""
         said_tokens = self.tools.lexical_tokens(said)
-        if not said_tokens or not all(t in self._vocab for t in said_tokens):
+        if not said_tokens or not all(t in self._lexical for t in said_tokens):
             return True
-        df_said = min(int(self._df[self._vocab[t]]) for t in said_tokens)
+        df_said = min(self._lexical.df(t) for t in said_tokens)
         word_tokens = self.tools.lexical_tokens(word)
-        df_word = max((int(self._df[self._vocab[t]]) for t in word_tokens if t in self._vocab), default=0)
+        df_word = max((self._lexical.df(t) for t in word_tokens if t in self._lexical), default=0)
         return df_said < df_word
 
     def expansions(self, question: str) -> list[str]:
@@ -216,15 +234,17 @@ class Retriever:
         for m in _WORD.finditer(question):
             word, before = m.group(0), question[: m.start()].rstrip()
             starts_sentence = not before or before[-1] in ".?!。？！:：\"'“‘(（"
-            if any(c.isdigit() for c in word) or any(c.isupper() for c in word[1:]) or (
-                word[0].isupper() and not starts_sentence
+            if (
+                any(c.isdigit() for c in word)
+                or any(c.isupper() for c in word[1:])
+                or (word[0].isupper() and not starts_sentence)
             ):
                 names.update(self.tools.lexical_tokens(word))
         return [t for t in tokens if not t.isascii() or t in names or self._known(t)]
 
     def _known(self, token: str) -> bool:
         """Whether the indexed pages use ``token``: in their text or in a heading (anchors)."""
-        return token in self._vocab or token in self._heading_idf
+        return token in self._lexical or token in self._heading_idf
 
     def coverage(self, content: list[str]) -> float:
         """IDF-weighted share of ``content`` tokens that the indexed pages use at all."""
@@ -236,11 +256,11 @@ class Retriever:
 
     def _relative(self, cosines: dict[str, float]) -> dict[str, float]:
         best = max(cosines.values(), default=0.0)
-        return {k: max(0.0, 1.0 - (best - c) / self.spread) for k, c in cosines.items()}
+        return {k: relative(c, best, self.spread) for k, c in cosines.items()}
 
     def search(self, question: str, top_k: int | None = None) -> Retrieval:
         """Retrieve sections for ``question``, best first, with the refusal decision."""
-        top_k = int(top_k or self.settings.get("top_k", 5))
+        top_k = int(top_k or self.settings.top_k)
         language = detect_language(question, self.tools)
         timings: dict[str, float] = {}
         if not self._n:
@@ -253,7 +273,7 @@ class Retriever:
         timings["embed"] = (time.perf_counter() - t) * 1000
 
         t = time.perf_counter()
-        k = min(int(self.settings.get("candidates", 30)), self._n)
+        k = min(self.settings.candidates, self._n)
         cos, ids = self.index.vectors.search(qvec, k)
         dense_ids = [int(i) for i in ids[0] if i >= 0]
         cosine = {i: float(c) for i, c in zip(dense_ids, cos[0])}
@@ -263,7 +283,7 @@ class Retriever:
         tokens = self.query_tokens(question, words)
         content = self.content_tokens(question, language, tokens)
         if content:
-            raw = self.index.lexical.get_scores(tokens)
+            raw = self._lexical.scores(tokens)
             scale = sum(self.idf(tok) for tok in content) or 1.0
         else:
             raw = np.zeros(self._n, dtype=np.float32)
@@ -278,9 +298,9 @@ class Retriever:
         timings["lexical"] = (time.perf_counter() - t) * 1000
 
         t = time.perf_counter()
-        keys = list(dict.fromkeys(
-            [self.index.chunks[i].section_key for i in dense_ids + lex_ids] + list(heading_score)
-        ))
+        keys = list(
+            dict.fromkeys([self.index.chunks[i].section_key for i in dense_ids + lex_ids] + list(heading_score))
+        )
         candidates = [i for key in keys for i in self._chunk_rows.get(key, ())]
         missing = [i for i in candidates if i not in cosine]
         if missing:
@@ -291,7 +311,8 @@ class Retriever:
         chunk_cos = {key: max(cosine[i] for i in self._chunk_rows[key]) for key in keys}
         sentence_cos = {
             key: float(np.max(self.index.sentence_vectors[self._sentence_rows[key]] @ q))
-            for key in keys if key in self._sentence_rows
+            for key in keys
+            if key in self._sentence_rows
         }
         heading_vectors = self.index.heading_vectors
         anchor_cos = {key: float(heading_vectors[self._section_row[key]] @ q) for key in keys}
@@ -303,7 +324,7 @@ class Retriever:
         for key in keys:
             chunk_hits = []
             for i in self._chunk_rows[key]:
-                d = max(0.0, 1.0 - (best_chunk_cos - cosine[i]) / self.spread)
+                d = relative(cosine[i], best_chunk_cos, self.spread)
                 lex = min(float(raw[i]) / scale, 1.0)
                 matched = tuple(tok for tok in dict.fromkeys(self.index.chunk_tokens[i]) if tok in query_set)
                 fused = w["dense"] * d + w["lexical"] * lex
@@ -317,8 +338,15 @@ class Retriever:
                 "heading": min(heading_score.get(key, 0.0), 1.0),
             }
             fused = sum(w[f] * features[f] for f in FEATURES)
-            scores = Scores(features["dense"], features["lexical"], fused, chunk_cos[key],
-                            features["sentence"], features["anchor"], features["heading"])
+            scores = Scores(
+                features["dense"],
+                features["lexical"],
+                fused,
+                chunk_cos[key],
+                features["sentence"],
+                features["anchor"],
+                features["heading"],
+            )
             terms = tuple(dict.fromkeys(t for h in chunk_hits for t in h.matched_terms))
             hits.append(Hit(self.index.section_by_key[key], tuple(chunk_hits), scores, terms))
         hits.sort(key=lambda h: -h.scores.fused)

@@ -1,29 +1,37 @@
-"""The question-answering engine one process shares: model, text tools and the live index.
+"""The question-answering engine one process shares, and the reindex jobs it runs.
 
 The model and the jieba/OpenCC tools load once. The index is held as one immutable
 ``(Index, Retriever)`` snapshot: a request takes the snapshot once and uses it throughout, so
-it never mixes two builds. A newly published build (``CURRENT`` changed, by ``restake-qa
-build``, ``--rollback`` or ``POST /api/reindex``) is loaded in a background thread and
-swapped in by one reference assignment; requests are never blocked or failed by a reload,
-and a build that fails to load leaves the old one serving (the error shows in ``health``).
+it never mixes two builds. :meth:`Engine.check_for_new_build` (called by the web layer before
+each request, at most every ``reload_interval`` seconds) notices a newly published build
+(``CURRENT`` changed, by ``restake-qa build``, ``--rollback`` or a reindex job), loads it in a
+background thread and swaps it in by one reference assignment; requests are never blocked or
+failed by a reload, and a build that fails to load leaves the old one serving (the error
+shows in :meth:`Engine.health`).
 """
 
 from __future__ import annotations
 
-import hashlib
+import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from .answer import Answer, compose
-from .config import corpus_dir
+from .build import BuildReport, build_index
+from .config import Settings
 from .embedding import Embedder
-from .index import BuildReport, Index, IndexLoadError, build_index, current_version, load_index
+from .errors import IndexLoadError, RestakeQAError
+from .fsutil import files_digest
+from .index import Index, current_version, load_index
 from .retrieval import Retriever
-from .text import TOOL_FILES, TextTools, load_text_tools
+from .text import TextTools, load_text_tools, tool_files
+
+Progress = Callable[[str], None]
+log = logging.getLogger("restake_qa")
 
 
 @dataclass(frozen=True)
@@ -33,23 +41,23 @@ class Snapshot:
 
 
 class Engine:
-    """Loads and serves answers from the live index of ``settings['data_dir']``."""
+    """Loads and serves answers from the live index of ``settings.data_dir``."""
 
     def __init__(
         self,
-        settings: dict[str, Any],
+        settings: Settings,
         embedder: Embedder | None = None,
         tools: TextTools | None = None,
-        progress: Callable[[str], None] | None = None,
+        progress: Progress | None = None,
     ) -> None:
         self.settings = settings
-        self.data_dir = Path(settings["data_dir"])
-        self.corpus_dir = corpus_dir(settings)
+        self.data_dir = settings.data_path
+        self.corpus_dir = settings.corpus_path
         self.progress = progress
         # Tools made here follow edits of the glossary and synonyms (a reindex must tokenise
         # the index and the questions alike); tools passed in are the caller's to keep.
         self._own_tools = tools is None
-        self._tools_digest = self._tools_files_digest()
+        self._tools_digest = files_digest(tool_files(self.corpus_dir))
         self.tools = tools or load_text_tools(self.corpus_dir)
         if embedder is None:
             from .embedding import load_embedder
@@ -64,10 +72,8 @@ class Engine:
         self.reload()
 
     # index lifecycle ------------------------------------------------------------------
-    @property
     def snapshot(self) -> Snapshot:
-        """The live snapshot, checking (at most every ``reload_interval`` s) for a new build."""
-        self._maybe_reload()
+        """The live snapshot (no side effects); :class:`IndexLoadError` when none is loaded."""
         snap = self._snapshot
         if snap is None:
             raise IndexLoadError(self.error or f"no index loaded from {self.data_dir}")
@@ -82,18 +88,19 @@ class Engine:
             try:
                 index = load_index(self.data_dir, expected_model=self.embedder.model_id)
                 snap = Snapshot(index, Retriever(index, self.embedder, self._current_tools(), self.settings))
-            except Exception as exc:  # noqa: BLE001 - whatever breaks a load, the old build serves on
+            except (RestakeQAError, OSError) as exc:
                 # Keep serving the old build if there is one; report the problem.
-                self.error = str(exc) if isinstance(exc, IndexLoadError) else f"{type(exc).__name__}: {exc}"
+                self.error = str(exc)
                 return False
             self._snapshot = snap
             self.error = None
             return True
 
-    def _maybe_reload(self) -> None:
+    def check_for_new_build(self) -> None:
+        """Notice a newly published build (at most every ``reload_interval`` seconds) and load
+        it: in the background while an old build serves, at once when nothing does."""
         now = time.monotonic()
-        interval = float(self.settings.get("reload_interval", 1.0))
-        if self._loading or now - self._last_check < interval:
+        if self._loading or now - self._last_check < self.settings.reload_interval:
             return
         self._last_check = now
         version = current_version(self.data_dir)
@@ -113,34 +120,31 @@ class Engine:
 
         threading.Thread(target=work, name="restake-qa-reload", daemon=True).start()
 
-    def build(self, *, force: bool = False, wait: float = 0.0, progress=None) -> BuildReport:
+    def build(self, *, force: bool = False, wait: float = 0.0, progress: Progress | None = None) -> BuildReport:
         """Build from the corpus folder and swap the new index in."""
         report = build_index(
-            self.corpus_dir, self.data_dir, self.embedder, self.settings, tools=self._current_tools(strict=True),
-            force=force, wait=wait, progress=progress or self.progress,
+            self.corpus_dir,
+            self.data_dir,
+            self.embedder,
+            self.settings,
+            tools=self._current_tools(strict=True),
+            force=force,
+            wait=wait,
+            progress=progress or self.progress,
         )
         self.reload()
         return report
-
-    def _tools_files_digest(self) -> str:
-        digest = hashlib.sha256()
-        for name in TOOL_FILES:
-            try:
-                digest.update(name.encode() + b"\0" + (self.corpus_dir / name).read_bytes())
-            except OSError:
-                pass
-        return digest.hexdigest()
 
     def _current_tools(self, strict: bool = False) -> TextTools:
         """The text tools for the corpus's glossary and synonyms as they are now, remade only
         when those files changed. A file that does not load fails a build (``strict``) and
         otherwise leaves the tools as they were."""
         if self._own_tools:
-            digest = self._tools_files_digest()
+            digest = files_digest(tool_files(self.corpus_dir))
             if digest != self._tools_digest:
                 try:
                     self.tools = load_text_tools(self.corpus_dir)
-                except ValueError:
+                except RestakeQAError:
                     if strict:
                         raise
                     return self.tools
@@ -148,10 +152,18 @@ class Engine:
         return self.tools
 
     # answers --------------------------------------------------------------------------
-    def answer(self, question: str, history: list[dict[str, str]] | None = None, top_k: int | None = None) -> tuple[Answer, str]:
+    def answer(
+        self, question: str, history: list[dict[str, str]] | None = None, top_k: int | None = None
+    ) -> tuple[Answer, str]:
         """The answer and the version of the index it came from."""
-        snap = self.snapshot
+        snap = self.snapshot()
         return compose(snap.retriever, question, history=history, top_k=top_k), snap.index.version
+
+    def warm_up(self) -> None:
+        """Answer a few questions: the first calls pay one-off costs (model buffers per input
+        shape, jieba's dictionary, OpenCC) that users should not see."""
+        for question in ("再質押是什麼？", "What are the risks of restaking and how do AVSs slash stakers?", "风险"):
+            self.answer(question)
 
     def health(self) -> dict[str, Any]:
         snap = self._snapshot
@@ -164,3 +176,76 @@ class Engine:
             "sections": len(snap.index.sections) if snap else 0,
             "error": self.error,
         }
+
+
+# reindex jobs -----------------------------------------------------------------------------
+#: Progress lines kept per reindex job (the first ones and the latest ones), and jobs kept.
+JOB_PROGRESS_LINES = 200
+JOBS_KEPT = 20
+
+
+class ReindexJobs:
+    """Rebuilds started over the API, each in a background thread, one at a time; their
+    status, progress lines and change reports are kept (the last :data:`JOBS_KEPT`)."""
+
+    def __init__(self) -> None:
+        self._jobs: dict[str, dict[str, Any]] = {}
+        # One lock for every job's fields: a status request copies a job while its build
+        # thread appends to it, and must see a consistent job (status, report and finished_at).
+        self._lock = threading.Lock()
+
+    def running(self) -> dict[str, Any] | None:
+        with self._lock:
+            return next((dict(j) for j in self._jobs.values() if j["status"] == "running"), None)
+
+    def start(self, engine: Engine) -> dict[str, Any] | None:
+        """Start a rebuild of ``engine``'s corpus; None if one is already running."""
+        with self._lock:
+            if any(j["status"] == "running" for j in self._jobs.values()):
+                return None
+            job: dict[str, Any] = {
+                "id": uuid.uuid4().hex[:12],
+                "status": "running",
+                "progress": [],
+                "report": None,
+                "error": None,
+                "started_at": time.time(),
+                "finished_at": None,
+            }
+            finished = [k for k, j in self._jobs.items() if j["status"] != "running"]
+            for key in finished[: max(len(self._jobs) + 1 - JOBS_KEPT, 0)]:
+                del self._jobs[key]
+            self._jobs[job["id"]] = job
+
+        def run() -> None:
+            outcome: dict[str, Any]
+            try:
+                # A CLI build may hold the lock: wait for it rather than fail.
+                report = engine.build(wait=600, progress=lambda m: self._say(job, m))
+                outcome = {"report": report.to_dict(), "status": "done"}
+            except (RestakeQAError, OSError) as exc:
+                outcome = {"error": str(exc), "status": "failed"}
+            except Exception as exc:  # a bug: the job must still end, and say so
+                log.exception("reindex job %s failed unexpectedly", job["id"])
+                outcome = {
+                    "error": f"unexpected error ({type(exc).__name__}: {exc}); see the server log",
+                    "status": "failed",
+                }
+            with self._lock:
+                job.update(finished_at=time.time(), **outcome)
+
+        threading.Thread(target=run, name=f"reindex-{job['id']}", daemon=True).start()
+        return dict(job)
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        """A consistent copy of job ``job_id``, or None."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            return None if job is None else {**job, "progress": list(job["progress"])}
+
+    def _say(self, job: dict[str, Any], message: str) -> None:
+        with self._lock:
+            lines = job["progress"]
+            lines.append(message)
+            if len(lines) > JOB_PROGRESS_LINES:  # keep the start (what is built) and the latest
+                del lines[20 : len(lines) - JOB_PROGRESS_LINES + 20]

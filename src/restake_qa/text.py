@@ -17,7 +17,18 @@ from pathlib import Path
 import jieba
 import opencc
 
+from .errors import CorpusError
+
 jieba.setLogLevel(logging.WARNING)
+
+#: Ends a sentence (full-width and ASCII). Other sets below are built from these parts.
+STOPS = "。！？!?"
+#: Closing quotes and brackets that stay with the sentence before them.
+CLOSERS = "」』）)\"'”’"
+#: Ends a clause inside a long sentence: a place where a chunk may be cut.
+CLAUSE_ENDS = "，、：,:;）)」』—"
+#: Ends a line of text as a sentence would (a table row, an alert title): stops, ；, ., ….
+LINE_ENDS = STOPS + "；.…"
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN = re.compile(r"[a-z0-9]")
@@ -55,11 +66,11 @@ def load_glossary(path: Path) -> list[Term]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: not valid TOML ({exc}); fix the file and retry") from None
+        raise CorpusError(f"{path}: not valid TOML ({exc}); fix the file and retry") from None
     terms = []
     for i, entry in enumerate(data.get("term", [])):
         if not entry.get("term"):
-            raise ValueError(f"{path}: entry {i + 1} has no `term`")
+            raise CorpusError(f"{path}: entry {i + 1} has no `term`")
         terms.append(
             Term(
                 term=entry["term"],
@@ -78,12 +89,12 @@ def load_synonyms(path: Path) -> dict[str, tuple[str, ...]]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: not valid TOML ({exc}); fix the file and retry") from None
+        raise CorpusError(f"{path}: not valid TOML ({exc}); fix the file and retry") from None
     words = data.get("words", {})
     out: dict[str, tuple[str, ...]] = {}
     for word, others in words.items():
         if not isinstance(others, list) or not all(isinstance(o, str) and o.strip() for o in others):
-            raise ValueError(f"{path}: `{word}` must map to a list of non-empty strings")
+            raise CorpusError(f"{path}: `{word}` must map to a list of non-empty strings")
         out[word] = tuple(others)
     return out
 
@@ -92,10 +103,21 @@ def load_synonyms(path: Path) -> dict[str, tuple[str, ...]]:
 TOOL_FILES = ("glossary.toml", "synonyms.toml")
 
 
+def tool_files(corpus_dir: Path) -> list[Path]:
+    """The files of ``corpus_dir`` that configure the text tools (present or not)."""
+    return [corpus_dir / name for name in TOOL_FILES]
+
+
 def load_text_tools(corpus_dir: Path) -> TextTools:
     """The :class:`TextTools` of a corpus folder (its glossary and synonyms)."""
-    glossary, synonyms = (corpus_dir / name for name in TOOL_FILES)
+    glossary, synonyms = tool_files(corpus_dir)
     return TextTools(load_glossary(glossary), load_synonyms(synonyms))
+
+
+def anchor_words(anchor: str) -> str:
+    """The English words of an ethereum.org anchor (anchors are the English headings):
+    ``what-are-the-risks-of-restaking`` → ``what are the risks of restaking``."""
+    return " ".join(anchor.replace("_", "-").split("-"))
 
 
 def stem(word: str) -> str:
@@ -125,9 +147,7 @@ def _english_pattern(phrase: str) -> re.Pattern[str]:
 class TextTools:
     """Script conversion, jieba tokenisation and glossary look-ups, configured once."""
 
-    def __init__(
-        self, glossary: list[Term] | None = None, synonyms: dict[str, tuple[str, ...]] | None = None
-    ) -> None:
+    def __init__(self, glossary: list[Term] | None = None, synonyms: dict[str, tuple[str, ...]] | None = None) -> None:
         self.glossary = list(glossary or [])
         self.synonyms = dict(synonyms or {})
         self._t2s = opencc.OpenCC("tw2sp")
@@ -253,8 +273,7 @@ class TextTools:
     def heading_tokens(self, title: str, anchor: str) -> list[str]:
         """What a section's heading says: the title's tokens and the English words of its
         anchor (ethereum.org anchors are the English headings, e.g. what-are-the-risks-of-restaking)."""
-        english = " ".join(anchor.replace("_", "-").split("-"))
-        return list(dict.fromkeys(self.lexical_tokens(title) + self.lexical_tokens(english)))
+        return list(dict.fromkeys(self.lexical_tokens(title) + self.lexical_tokens(anchor_words(anchor))))
 
     def glossary_terms_in(self, text: str) -> list[Term]:
         """Glossary entries whose term or an alias occurs in ``text`` (either script)."""

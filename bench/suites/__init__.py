@@ -1,0 +1,1 @@
+"""The benchmark sections, grouped by what they measure; each function returns a JSON-able dict."""

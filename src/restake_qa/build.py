@@ -1,0 +1,411 @@
+"""Building the index: parse, chunk, embed what changed, write, validate, publish — safely.
+
+A build is written into a staging folder, validated (it loads, counts and dimensions agree
+with the manifest, smoke queries through the retriever find their own sections), renamed
+into ``builds/`` and only then made live by replacing ``CURRENT``. The previous build is
+kept for :func:`rollback`.
+
+Every step is safe to kill (SIGKILL included): until ``CURRENT`` is replaced the live build
+is untouched, and ``CURRENT`` is replaced by one rename. What a killed build leaves behind
+is harmless and cleaned by the next one: a staging folder, a ``.CURRENT.*.tmp`` file, a
+half-deleted ``.trash-*`` folder, or a complete build renamed into ``builds/`` but never
+published (never loaded, since only ``CURRENT`` names what is live; pruned like any old
+build). Embeddings are committed to the cache batch by batch, so a killed build's work is
+reused by the next one; SQLite's journal rolls back a batch cut short.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .cache import EmbeddingCache
+from .chunking import Chunk, ChunkerSettings, chunk_sections, section_sentences
+from .config import Settings
+from .corpus import Section, corpus_hash, load_corpus, section_key
+from .embedding import Embedder
+from .errors import BuildLockedError, IndexLoadError
+from .fsutil import LockBusy, file_lock, fsync_dir
+from .index import (
+    FORMAT_VERSION,
+    BuildContent,
+    builds_dir,
+    current_version,
+    live_manifest,
+    load_index_folder,
+    publish,
+    write_build,
+)
+from .retrieval import Retriever
+from .text import TextTools, load_text_tools
+
+KEEP_BUILDS = 3
+#: Texts embedded (and committed to the cache) per step of a build.
+CACHE_COMMIT_EVERY = 32
+#: Chunks used as smoke queries when a build is validated.
+SMOKE_QUERIES = 3
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    version: str
+    up_to_date: bool = False
+    sections: int = 0
+    chunks: int = 0
+    sections_added: tuple[str, ...] = ()
+    sections_changed: tuple[str, ...] = ()
+    sections_removed: tuple[str, ...] = ()
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    embedded: int = 0
+    reused: int = 0
+    repaired: int = 0
+    seconds: float = 0.0
+    previous: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self, limit: int = 20) -> str:
+        """What the build did, in a few lines: counts, then the sections added, changed, removed."""
+        if self.up_to_date:
+            return f"index {self.version} is up to date; nothing to do"
+        lines = [
+            f"built {self.version}: {self.sections} sections, {self.chunks} chunks "
+            f"(sections +{len(self.sections_added)} ~{len(self.sections_changed)} "
+            f"-{len(self.sections_removed)}; chunks +{self.chunks_added} -{self.chunks_removed}; "
+            f"embedded {self.embedded}, reused {self.reused}"
+            + (f", repaired {self.repaired} corrupt cache entries" if self.repaired else "")
+            + f") in {self.seconds:.1f} s"
+        ]
+        for label, keys in (
+            ("added", self.sections_added),
+            ("changed", self.sections_changed),
+            ("removed", self.sections_removed),
+        ):
+            for key in keys[:limit]:
+                lines.append(f"  {label:<8}{key}")
+            if len(keys) > limit:
+                lines.append(f"  {label:<8}… and {len(keys) - limit} more")
+        if self.previous:
+            lines.append(f"previous build {self.previous} is kept; `restake-qa build --rollback` restores it")
+        return "\n".join(lines)
+
+
+@contextmanager
+def build_lock(data_dir: Path, wait: float = 0.0, progress: Progress | None = None) -> Iterator[None]:
+    """Hold the data folder's build lock; wait up to ``wait`` seconds, then refuse."""
+
+    def busy(holder: str) -> None:
+        if progress:
+            progress(f"waiting up to {wait:.0f} s for another build to finish ({holder})")
+
+    try:
+        with file_lock(data_dir / "build.lock", wait=wait, on_busy=busy):
+            yield
+    except LockBusy as exc:
+        raise BuildLockedError(
+            f"another build is running in {data_dir} ({exc.holder}); wait for it to finish or pass --wait SECONDS"
+        ) from None
+
+
+def chunker_settings(settings: Settings) -> ChunkerSettings:
+    return ChunkerSettings(target=settings.chunk_target_tokens, maximum=settings.chunk_max_tokens)
+
+
+def build_index(
+    corpus_dir: Path,
+    data_dir: Path,
+    embedder: Embedder,
+    settings: Settings,
+    *,
+    tools: TextTools | None = None,
+    force: bool = False,
+    wait: float = 0.0,
+    progress: Progress | None = None,
+) -> BuildReport:
+    """Build the index of ``corpus_dir`` into ``data_dir`` and publish it atomically.
+
+    Nothing is written until the corpus has parsed; a failed or killed build leaves the live
+    index as it was. Returns what changed.
+    """
+    say = progress or (lambda message: None)
+    started = time.monotonic()
+    chunker = chunker_settings(settings)
+    # Parse first: bad input fails before the lock, the cache or any folder is touched.
+    content_hash = corpus_hash(corpus_dir)
+    sections = load_corpus(corpus_dir)
+    with build_lock(data_dir, wait=wait, progress=say):
+        _clean_leftovers(data_dir, say)
+        live = live_manifest(data_dir)
+        fingerprint = {
+            "corpus_sha256": content_hash,
+            "model": embedder.model_id,
+            "chunker": asdict(chunker),
+            "format": FORMAT_VERSION,
+            "package": __version__,  # tokenisation and chunking may change with the code
+        }
+        if live and not force and _fingerprint(live) == fingerprint:
+            return BuildReport(
+                version=live["version"],
+                up_to_date=True,
+                sections=live["counts"]["sections"],
+                chunks=live["counts"]["chunks"],
+                previous=live.get("previous"),
+            )
+        say(f"parsed {len(sections)} sections from {corpus_dir}")
+        tools = tools or load_text_tools(corpus_dir)
+        chunks = chunk_sections(sections, tools, chunker)
+        say(f"cut {len(chunks)} chunks (target {chunker.target}, max {chunker.maximum} jieba tokens)")
+        sentences = [x for s in sections for x in section_sentences(s)]
+        all_vectors, embedded, reused, repaired = _embed_with_cache(
+            [c.embedding_text for c in chunks] + [x.text for x in sentences] + [s.english_name for s in sections],
+            embedder,
+            data_dir / "cache" / "embeddings.sqlite",
+            say,
+        )
+        n_chunks, n_sentences = len(chunks), len(sentences)
+        content = BuildContent(
+            sections=sections,
+            chunks=chunks,
+            tokens=[tools.lexical_tokens(c.display_text + " " + c.title) for c in chunks],
+            vectors=all_vectors[:n_chunks],
+            sentences=sentences,
+            sentence_vectors=all_vectors[n_chunks : n_chunks + n_sentences],
+            heading_vectors=all_vectors[n_chunks + n_sentences :],
+        )
+        changes = _diff(_live_chunk_index(data_dir, live), sections, chunks)
+        version = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + content_hash[:8]
+        previous = live["version"] if live else None
+        staging = builds_dir(data_dir) / f".staging-{version}-{os.getpid()}"
+        staging.mkdir(parents=True)
+        try:
+            say(f"writing build {version}")
+            write_build(
+                staging,
+                version,
+                content,
+                chunker=chunker,
+                corpus_sha256=content_hash,
+                previous=previous,
+                model={
+                    "id": embedder.model_id,
+                    "source": embedder.source,
+                    "dimension": embedder.dimension,
+                    "prompts": {"query": "query: ", "passage": "passage: "},
+                },
+            )
+            say("validating: load, counts, dimensions, smoke queries")
+            _validate(staging, embedder, tools, settings)
+            os.replace(staging, builds_dir(data_dir) / version)
+        except BaseException:
+            # Ctrl+C or an error: nothing was published; don't wait for the next build to tidy.
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        fsync_dir(builds_dir(data_dir))
+        publish(data_dir, version)
+        say(f"published {version}" + (f" (previous {previous} kept for --rollback)" if previous else ""))
+        _prune(data_dir, keep={version, previous or ""})
+        return BuildReport(
+            version=version,
+            sections=len(sections),
+            chunks=len(chunks),
+            embedded=embedded,
+            reused=reused,
+            repaired=repaired,
+            seconds=time.monotonic() - started,
+            previous=previous,
+            **changes,
+        )
+
+
+def _fingerprint(manifest: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "corpus_sha256": manifest.get("corpus_sha256"),
+        "model": manifest.get("model", {}).get("id"),
+        "chunker": manifest.get("chunker"),
+        "format": manifest.get("format_version"),
+        "package": manifest.get("package_version"),
+    }
+
+
+def _live_chunk_index(data_dir: Path, live: dict[str, Any] | None) -> dict[str, set[str]]:
+    """Section key → chunk ids of the build that was live before this one."""
+    if not live:
+        return {}
+    out: dict[str, set[str]] = {}
+    path = builds_dir(data_dir) / live["version"] / "chunks.jsonl"
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                row = json.loads(line)
+                out.setdefault(section_key(row["source"], row["anchor"]), set()).add(row["id"])
+    except (OSError, ValueError):
+        return {}
+    return out
+
+
+def _diff(live_chunks: dict[str, set[str]], sections: list[Section], chunks: list[Chunk]) -> dict[str, Any]:
+    new: dict[str, set[str]] = {s.key: set() for s in sections}
+    for c in chunks:
+        new[c.section_key].add(c.id)
+    old_ids = set().union(*live_chunks.values()) if live_chunks else set()
+    new_ids = {c.id for c in chunks}
+    return {
+        "sections_added": tuple(k for k in new if k not in live_chunks) if live_chunks else tuple(new),
+        "sections_changed": tuple(k for k in new if k in live_chunks and live_chunks[k] != new[k]),
+        "sections_removed": tuple(k for k in live_chunks if k not in new),
+        "chunks_added": len(new_ids - old_ids),
+        "chunks_removed": len(old_ids - new_ids),
+    }
+
+
+def _embed_with_cache(
+    texts: list[str], embedder: Embedder, cache_path: Path, say: Progress
+) -> tuple[np.ndarray, int, int, int]:
+    """Embeddings of ``texts`` (passage prompt), from the cache where possible; returns the
+    vectors and the counts embedded, reused and repaired (corrupt cache rows).
+
+    New embeddings are committed every CACHE_COMMIT_EVERY texts, so a build that is killed
+    midway has not wasted what it embedded."""
+    cache = EmbeddingCache(cache_path)
+    try:
+        keys = [EmbeddingCache.key(t) for t in texts]
+        found = cache.get_many(embedder.model_id, embedder.dimension, list(dict.fromkeys(keys)))
+        todo = list(dict.fromkeys(k for k in keys if k not in found))
+        text_of = dict(zip(keys, texts))
+        # similar lengths side by side: each model call pads less (+28% passages/s, bench/)
+        todo.sort(key=lambda k: len(text_of[k]))
+        if cache.reset:
+            say(f"the embedding cache was damaged; it was moved to {cache.reset} and a new one started")
+        if todo:
+            say(f"embedding {len(todo)} new or changed texts ({len(keys) - len(todo)} from cache)")
+            step = max(1, len(todo) // 20)
+            shown = 0
+            for start in range(0, len(todo), CACHE_COMMIT_EVERY):
+                part = todo[start : start + CACHE_COMMIT_EVERY]
+
+                def report(done: int, _total: int, offset: int = start) -> None:
+                    nonlocal shown
+                    done += offset
+                    if done == len(todo) or done - shown >= step:
+                        shown = done
+                        say(f"  embedded {done}/{len(todo)}")
+
+                fresh = embedder.embed_passages([text_of[k] for k in part], progress=report)
+                if fresh.shape != (len(part), embedder.dimension):
+                    raise IndexLoadError(
+                        f"the model returned {fresh.shape} embeddings for {len(part)} texts of "
+                        f"dimension {embedder.dimension}; nothing was published"
+                    )
+                cache.put_many(embedder.model_id, list(zip(part, fresh)))
+                found.update(zip(part, fresh))
+        else:
+            say(f"all {len(keys)} embeddings come from the cache")
+        if keys:
+            vectors = np.vstack([found[k] for k in keys]).astype(np.float32)
+        else:
+            vectors = np.zeros((0, embedder.dimension), dtype=np.float32)
+        return vectors, len(todo), len(keys) - len(todo), cache.repaired
+    finally:
+        cache.close()
+
+
+def _validate(folder: Path, embedder: Embedder, tools: TextTools, settings: Settings) -> None:
+    """Refuse to publish a build that does not load, disagrees with its manifest or cannot
+    answer: a few chunks' own texts, asked as questions through the retriever, must come
+    back with hits, and the dense search must find their sections (which also proves that
+    FAISS row i is chunk i)."""
+    index = load_index_folder(folder, expected_model=embedder.model_id)
+    if index.dimension != embedder.dimension:
+        raise IndexLoadError(
+            f"{folder}: manifest dimension {index.dimension} differs from the model's "
+            f"{embedder.dimension}; the build was not published"
+        )
+    if not index.chunks:
+        return
+    retriever = Retriever(index, embedder, tools, settings)
+    for chunk in _smoke_probes(list(index.chunks)):
+        query = chunk.display_text[:80]
+        result = retriever.search(query, top_k=len(index.sections))
+        if not result.hits:
+            raise IndexLoadError(f"{folder}: the smoke query {query[:40]!r} found nothing; the build was not published")
+        qvec = embedder.embed_queries([query])
+        _, ids = index.vectors.search(qvec, min(5, len(index.chunks)))
+        keys = {index.chunks[int(i)].section_key for i in ids[0] if i >= 0}
+        if chunk.section_key not in keys:
+            raise IndexLoadError(
+                f"{folder}: the smoke query {query[:40]!r} did not find its own section "
+                f"{chunk.section_key} among the nearest vectors; the vectors do not match the "
+                "chunks, so the build was not published"
+            )
+
+
+def _smoke_probes(chunks: list[Chunk]) -> list[Chunk]:
+    """Up to SMOKE_QUERIES chunks spread over the index whose text occurs nowhere else."""
+    seen: dict[str, int] = {}
+    for c in chunks:
+        seen[c.display_text] = seen.get(c.display_text, 0) + 1
+    unique = [c for c in chunks if seen[c.display_text] == 1 and len(c.display_text) >= 8]
+    if not unique:
+        return []
+    picks = {0, len(unique) // 2, len(unique) - 1}
+    return [unique[i] for i in sorted(picks)][:SMOKE_QUERIES]
+
+
+def _clean_leftovers(data_dir: Path, say: Progress) -> None:
+    """Remove what killed builds left: staging folders, half-pruned builds, CURRENT temp files."""
+    folder = builds_dir(data_dir)
+    leftovers = list(data_dir.glob(".CURRENT.*.tmp"))
+    if folder.is_dir():
+        leftovers += [p for p in folder.iterdir() if p.name.startswith((".staging-", ".trash-"))]
+    for leftover in leftovers:
+        say(f"removing {leftover.name}, left by an interrupted build")
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+
+
+def _prune(data_dir: Path, keep: set[str]) -> None:
+    """Delete all but the KEEP_BUILDS newest builds, never one named in ``keep`` (the live
+    build and the one before it). A build is first renamed out of sight, so a prune cut
+    short never leaves a half-deleted folder among the builds."""
+    folder = builds_dir(data_dir)
+    builds = sorted((p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
+    for old in builds[:-KEEP_BUILDS]:
+        if old.name in keep or old.name == current_version(data_dir):
+            continue
+        trash = folder / f".trash-{old.name}"
+        try:
+            os.replace(old, trash)
+        except OSError:
+            continue
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+def rollback(data_dir: Path, expected_model: str | None = None) -> str:
+    """Make the build before the live one live again; returns its version."""
+    with build_lock(data_dir):
+        live = live_manifest(data_dir)
+        if not live:
+            raise IndexLoadError(f"no live index in {data_dir} to roll back from")
+        previous = live.get("previous")
+        if not previous or not (builds_dir(data_dir) / previous).is_dir():
+            raise IndexLoadError(f"index {live['version']} has no earlier build kept to roll back to")
+        load_index_folder(builds_dir(data_dir) / previous, expected_model=expected_model)
+        publish(data_dir, previous)
+        return str(previous)

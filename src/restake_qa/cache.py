@@ -1,0 +1,90 @@
+"""Embeddings already computed, by (model id, sha256 of the embedded text), in SQLite.
+
+Only unchanged text is reused; every row carries a checksum, so a torn or corrupt row is
+detected (and re-embedded), and a damaged database file is set aside and a new one started.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+class EmbeddingCache:
+    """Embeddings by (model id, sha256 of the text), in SQLite; corrupt rows are detected."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.repaired = 0
+        self.reset: Path | None = None  # where a damaged cache file was moved
+        try:
+            self.db = self._open(path)
+        except sqlite3.DatabaseError:
+            # The cache only saves work: a damaged file is set aside (for inspection) and the
+            # build re-embeds what it needs.
+            self.reset = path.with_name(f"{path.name}.damaged-{int(time.time())}")
+            for suffix in ("", "-journal", "-wal", "-shm"):
+                if Path(f"{path}{suffix}").exists():
+                    os.replace(f"{path}{suffix}", f"{self.reset}{suffix}")
+            self.db = self._open(path)
+
+    @staticmethod
+    def _open(path: Path) -> sqlite3.Connection:
+        db = sqlite3.connect(path, timeout=30)
+        try:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS embeddings (model TEXT, key TEXT, dim INTEGER, "
+                "vector BLOB, checksum TEXT, PRIMARY KEY (model, key))"
+            )
+            if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise sqlite3.DatabaseError("quick_check failed")
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
+
+    @staticmethod
+    def key(text: str) -> str:
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def get_many(self, model: str, dim: int, keys: list[str]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        for start in range(0, len(keys), 500):
+            batch = keys[start : start + 500]
+            rows = self.db.execute(
+                f"SELECT key, dim, vector, checksum FROM embeddings WHERE model = ? AND key IN "
+                f"({','.join('?' * len(batch))})",
+                [model, *batch],
+            ).fetchall()
+            for key, row_dim, blob, checksum in rows:
+                ok = (
+                    row_dim == dim
+                    and isinstance(blob, bytes)
+                    and len(blob) == dim * 4
+                    and hashlib.sha256(blob).hexdigest() == checksum
+                )
+                if ok:
+                    found[key] = np.frombuffer(blob, dtype=np.float32)
+                else:
+                    self.repaired += 1
+        return found
+
+    def put_many(self, model: str, items: list[tuple[str, np.ndarray]]) -> None:
+        with self.db:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?, ?)",
+                [
+                    (model, key, int(vec.shape[0]), blob, hashlib.sha256(blob).hexdigest())
+                    for key, vec in items
+                    for blob in [np.ascontiguousarray(vec, dtype=np.float32).tobytes()]
+                ],
+            )
+
+    def close(self) -> None:
+        self.db.close()
