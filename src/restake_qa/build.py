@@ -171,13 +171,19 @@ def build_index(
         chunks = chunk_sections(sections, tools, chunker)
         say(f"cut {len(chunks)} chunks (target {chunker.target}, max {chunker.maximum} jieba tokens)")
         sentences = [x for s in sections for x in section_sentences(s)]
+        # sections' titles are embedded as questions (they are questions: 「我們為什麼需要再質押？」),
+        # to be compared with a reader's question
         all_vectors, embedded, reused, repaired = _embed_with_cache(
-            [c.embedding_text for c in chunks] + [x.text for x in sentences] + [s.english_name for s in sections],
+            [c.embedding_text for c in chunks]
+            + [x.text for x in sentences]
+            + [s.english_name for s in sections]
+            + [s.title for s in sections],
             embedder,
             data_dir / "cache" / "embeddings.sqlite",
             say,
+            queries=len(sections),
         )
-        n_chunks, n_sentences = len(chunks), len(sentences)
+        n_chunks, n_sentences, n_sections = len(chunks), len(sentences), len(sections)
         content = BuildContent(
             sections=sections,
             chunks=chunks,
@@ -185,7 +191,8 @@ def build_index(
             vectors=all_vectors[:n_chunks],
             sentences=sentences,
             sentence_vectors=all_vectors[n_chunks : n_chunks + n_sentences],
-            heading_vectors=all_vectors[n_chunks + n_sentences :],
+            heading_vectors=all_vectors[n_chunks + n_sentences : n_chunks + n_sentences + n_sections],
+            title_vectors=all_vectors[n_chunks + n_sentences + n_sections :],
         )
         changes = _diff(_live_chunk_index(data_dir, live), sections, chunks)
         version = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + content_hash[:8]
@@ -274,21 +281,24 @@ def _diff(live_chunks: dict[str, set[str]], sections: list[Section], chunks: lis
 
 
 def _embed_with_cache(
-    texts: list[str], embedder: Embedder, cache_path: Path, say: Progress
+    texts: list[str], embedder: Embedder, cache_path: Path, say: Progress, queries: int = 0
 ) -> tuple[np.ndarray, int, int, int]:
-    """Embeddings of ``texts`` (passage prompt), from the cache where possible; returns the
-    vectors and the counts embedded, reused and repaired (corrupt cache rows).
+    """Embeddings of ``texts`` — the passage prompt, but the last ``queries`` texts with the query
+    prompt — from the cache where possible; returns the vectors and the counts embedded, reused
+    and repaired (corrupt cache rows).
 
     New embeddings are committed every CACHE_COMMIT_EVERY texts, so a build that is killed
     midway has not wasted what it embedded."""
     cache = EmbeddingCache(cache_path)
     try:
-        keys = [EmbeddingCache.key(t) for t in texts]
+        first_query = len(texts) - queries
+        keys = [EmbeddingCache.key(t if i < first_query else "query:\0" + t) for i, t in enumerate(texts)]
+        is_query = {k for i, k in enumerate(keys) if i >= first_query}
         found = cache.get_many(embedder.model_id, embedder.dimension, list(dict.fromkeys(keys)))
         todo = list(dict.fromkeys(k for k in keys if k not in found))
         text_of = dict(zip(keys, texts))
         # similar lengths side by side: each model call pads less (+28% passages/s, bench/)
-        todo.sort(key=lambda k: len(text_of[k]))
+        todo.sort(key=lambda k: (k in is_query, len(text_of[k])))
         if cache.reset:
             say(f"the embedding cache was damaged; it was moved to {cache.reset} and a new one started")
         if todo:
@@ -305,8 +315,16 @@ def _embed_with_cache(
                         shown = done
                         say(f"  embedded {done}/{len(todo)}")
 
-                fresh = embedder.embed_passages([text_of[k] for k in part], progress=report)
-                if fresh.shape != (len(part), embedder.dimension):
+                passages = [k for k in part if k not in is_query]
+                asked = [k for k in part if k in is_query]
+                fresh = np.zeros((len(part), embedder.dimension), dtype=np.float32)
+                if passages:
+                    fresh[: len(passages)] = embedder.embed_passages([text_of[k] for k in passages], progress=report)
+                if asked:
+                    fresh[len(passages) :] = embedder.embed_queries([text_of[k] for k in asked])
+                    report(len(part), len(part))
+                part = passages + asked
+                if fresh.shape != (len(part), embedder.dimension) or not np.isfinite(fresh).all():
                     raise IndexLoadError(
                         f"the model returned {fresh.shape} embeddings for {len(part)} texts of "
                         f"dimension {embedder.dimension}; nothing was published"

@@ -74,10 +74,30 @@ class Settings:
         "cosine=47.123 sentence_cosine=52.463 lexical=4.483 coverage=2.768 bias=-87.632",
         "Linear rule over the best raw cosines, lexical score and coverage; the question is refused when it sums below 0 (`restake-qa eval --tune` fits it).",
     )
+    focus_strict_zipf: float = _setting(
+        3.5,
+        "A name, or a Chinese noun rarer than this in general language (wordfreq Zipf), that the pages never use makes a question unanswerable on its own (see refusal.py).",
+    )
+    focus_strict_zipf_latin: float = _setting(
+        2.4,
+        "The same for a Latin-script word that is not written as a name (English has more rare everyday words than Chinese nouns).",
+    )
+    focus_soft_zipf: float = _setting(
+        4.6,
+        "Focus terms commoner than this (Zipf) never decide a refusal; between the two values an unused one refuses only with weak similarity.",
+    )
+    focus_soft_margin: float = _setting(
+        3.0,
+        "How far above 0 the similarity rule must sum for a question with a moderately informative unused term to be answered.",
+    )
     query_cache_size: int = _setting(1024, "Query embeddings kept in memory (LRU); 0 disables the cache.")
     # answers
     answer_max_sentences: int = _setting(3, "Most sentences in one answer.")
     answer_sections: int = _setting(2, "Most sections an answer may quote from.")
+    answer_unit_weights: str = _setting(
+        "dense=2.418 lexical=1.653 lexical_abs=1.187 label=1.256 text=0.231 fused=0.516 rank0=0.863 rank1=-0.131 heading=1.239 title=0.784 cue=0.933 first=0.112 row=-0.123 step=-0.059 item=-0.052 alert=0.132 video=-0.524",
+        "Weights of an answer unit's features (see answer/select.py); `restake-qa eval --tune` fits them on the answer question set.",
+    )
     # service
     host: str = _setting("127.0.0.1", "Address `restake-qa serve` listens on.")
     port: int = _setting(8000, "Port `restake-qa serve` listens on.")

@@ -45,6 +45,7 @@ _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*(?:\{#([^}\s]+)\})?\s*$")
 _LINK = re.compile(r"!?\[([^\]]*)\]\(([^)\s]*)(?:\s+\"[^\"]*\")?\)")
 _EMPHASIS = re.compile(r"(\*\*|__|\*|`)")
 _LIST_BULLET = re.compile(r"^\s*[-*+]\s+")
+_LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 _TABLE_SEPARATOR = re.compile(r"^\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?$")
 _SENTENCE_END = LINE_ENDS
 
@@ -58,6 +59,20 @@ def section_key(source: str, anchor: str) -> str:
 class Link:
     text: str
     url: str
+
+
+@dataclass(frozen=True)
+class Block:
+    """What one line of a section's text is, so that answers can keep its structure.
+
+    ``kind`` is ``paragraph``, ``item`` (of a list), ``alert`` (a note; ``label`` is its title,
+    e.g. 建議須知), ``heading`` (a heading without an id), ``row`` (of a table: ``table`` indexes
+    the section's ``tables`` headers, ``cells`` are aligned with them) or ``video``."""
+
+    kind: str
+    table: int = -1
+    cells: tuple[str, ...] = ()
+    label: str = ""
 
 
 @dataclass(frozen=True)
@@ -76,6 +91,17 @@ class Section:
     lang: str = ""
     links: tuple[Link, ...] = ()
     attachments: tuple[tuple[str, str], ...] = ()  # e.g. ("youtube", "rOJo7VwPh7I")
+    blocks: tuple[Block, ...] = ()  # one per line of ``text``
+    tables: tuple[tuple[str, ...], ...] = ()  # each table's header cells
+
+    def line_spans(self) -> list[tuple[int, int, Block]]:
+        """``(start, end, block)`` of each line of ``text``."""
+        out, start = [], 0
+        for i, line in enumerate(self.text.split("\n")):
+            block = self.blocks[i] if i < len(self.blocks) else Block("paragraph")
+            out.append((start, start + len(line), block))
+            start += len(line) + 1
+        return out
 
     @property
     def key(self) -> str:
@@ -96,6 +122,13 @@ class _Draft:
     path: tuple[str, ...]
     first_line: int
     blocks: list[str] = field(default_factory=list)
+    kinds: list[Block] = field(default_factory=list)  # parallel to blocks
+    tables: list[tuple[str, ...]] = field(default_factory=list)
+
+    def add(self, text: str, block: Block) -> None:
+        self.blocks.append(text)
+        self.kinds.append(block)
+
     last_line: int = 0
     links: list[Link] = field(default_factory=list)
     attachments: list[tuple[str, str]] = field(default_factory=list)
@@ -176,7 +209,7 @@ def parse_page(text: str, source: str, config: CorpusConfig | None = None) -> li
     top = _Draft(anchor="", title=page_title, level=1, path=(page_title,), first_line=1)
     for value in _summary(meta):
         if value not in top.blocks:
-            top.blocks.append(value)
+            top.add(value, Block("paragraph"))
     top.last_line = max(body_line - 1, 1)
 
     drafts = [top]
@@ -233,16 +266,26 @@ def parse_page(text: str, source: str, config: CorpusConfig | None = None) -> li
                 )
                 drafts.append(current)
             elif stripped and not stripped.startswith("|"):
+                kind = (
+                    "heading"
+                    if heading
+                    else "alert"
+                    if in_alert
+                    else "item"
+                    if _LIST_ITEM.match(stripped)
+                    else "paragraph"
+                )
                 if heading:  # a heading without an id: a line of text in the section
                     stripped = heading.group(2)
                 block = _inline(_LIST_BULLET.sub("", stripped), current)
                 if block:
                     if pending_label is not None:
-                        block = f"{pending_label}：{block}"
-                        current.blocks[-1] = block
+                        current.blocks[-1] = f"{pending_label}：{block}"
+                        current.kinds[-1] = Block("alert", label=pending_label)
+                        block = current.blocks[-1]
                         pending_label = None
                     else:
-                        current.blocks.append(block)
+                        current.add(block, Block(kind))
                     # A short line with no sentence end inside an alert is its title
                     # (「建議須知」): it introduces the next line.
                     if in_alert and len(block) <= 16 and block[-1] not in _SENTENCE_END + "：:":
@@ -264,6 +307,8 @@ def parse_page(text: str, source: str, config: CorpusConfig | None = None) -> li
                 level=d.level,
                 path=d.path,
                 text="\n".join(d.blocks),
+                blocks=tuple(d.kinds),
+                tables=tuple(d.tables),
                 url=page_url + (f"#{d.anchor}" if d.anchor else ""),
                 lines=(d.first_line, max(d.last_line, d.first_line)),
                 page_url=page_url,
@@ -282,7 +327,7 @@ def _name_videos(drafts: list[_Draft]) -> None:
         for kind, value in d.attachments:
             title = next((t for url, t in titles.items() if value in url), None)
             if kind == "youtube" and title and not d.blocks:
-                d.blocks.append(f"影片：{title}")
+                d.add(f"影片：{title}", Block("video"))
 
 
 def _split_front_matter(text: str, source: str) -> tuple[dict, str, int]:
@@ -381,6 +426,8 @@ def _table_rows(rows: list[tuple[int, list[str]]], draft: _Draft) -> None:
     """One passage per data row: 「header：cell；header：cell」, spacer rows skipped."""
     header_line, header = rows[0]
     header = [_inline(h, draft) for h in header]
+    draft.tables.append(tuple(header))
+    table = len(draft.tables) - 1
     for line_no, cells in rows[1:]:
         if _TABLE_SEPARATOR.match("|" + "|".join(cells) + "|"):
             continue
@@ -394,5 +441,5 @@ def _table_rows(rows: list[tuple[int, list[str]]], draft: _Draft) -> None:
             if row:
                 row += " " if row[-1] in _SENTENCE_END else "；"
             row += f"{name}：{cell}" if name else cell
-        draft.blocks.append(row)
+        draft.add(row, Block("row", table=table, cells=tuple(cells[: len(header)])))
         draft.last_line = line_no

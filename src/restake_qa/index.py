@@ -15,6 +15,7 @@ Layout of the data folder::
         vectors.faiss           inner-product index over normalised chunk embeddings
         sentences.npy           sentence embeddings
         headings.npy            row i: the embedding of section i's English name
+        titles.npy              row i: section i's title embedded as a question
         lexical/                BM25 (bm25s) over the chunks' jieba tokens
       builds/.staging-*/      a build in progress; removed by the next build if left behind
       builds/.trash-*/        a build being pruned; removed by the next build if left behind
@@ -34,12 +35,12 @@ import numpy as np
 
 from . import __version__
 from .chunking import Chunk, ChunkerSettings, Sentence
-from .corpus import Link, Section
+from .corpus import Block, Link, Section
 from .errors import IndexLoadError
 from .fsutil import sha256_file, write_atomic
 from .lexical import LexicalIndex
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 #: Up to this many chunks the index is exact (flat inner product); above it, HNSW. Measured
 #: (bench/, 2 cores): exact search over 100k vectors takes ~6 ms with one thread (what
 #: `serve` uses), builds in 0.1 s and needs no recall trade-off; HNSW answers in 0.7 ms but
@@ -64,6 +65,7 @@ class Index:
     sentences: tuple[Sentence, ...]
     sentence_vectors: np.ndarray
     heading_vectors: np.ndarray  # row i: sections[i].english_name
+    title_vectors: np.ndarray  # row i: sections[i].title, embedded as a question
     section_by_key: dict[str, Section]
 
     @property
@@ -148,6 +150,7 @@ class BuildContent:
     sentences: list[Sentence]
     sentence_vectors: np.ndarray
     heading_vectors: np.ndarray
+    title_vectors: np.ndarray
 
 
 def write_build(
@@ -177,6 +180,7 @@ def write_build(
             fh.write(json.dumps(asdict(sentence), ensure_ascii=False) + "\n")
     np.save(folder / "sentences.npy", content.sentence_vectors.astype(np.float32))
     np.save(folder / "headings.npy", content.heading_vectors.astype(np.float32))
+    np.save(folder / "titles.npy", content.title_vectors.astype(np.float32))
     LexicalIndex.build(content.tokens).save(folder / "lexical")
     files = {str(p.relative_to(folder)): sha256_file(p) for p in sorted(folder.rglob("*")) if p.is_file()}
     manifest = {
@@ -256,11 +260,14 @@ def load_index_folder(folder: Path, expected_model: str | None = None, verify: b
             row["lines"] = tuple(row["lines"])
             row["links"] = tuple(Link(**link) for link in row["links"])
             row["attachments"] = tuple(tuple(a) for a in row["attachments"])
+            row["blocks"] = tuple(Block(**{**b, "cells": tuple(b["cells"])}) for b in row.get("blocks", ()))
+            row["tables"] = tuple(tuple(t) for t in row.get("tables", ()))
             sections.append(Section(**row))
         with open(folder / "sentences.jsonl", encoding="utf-8") as fh:
             sentences = [Sentence(**json.loads(line)) for line in fh]
         sentence_vectors = np.load(folder / "sentences.npy")
         heading_vectors = np.load(folder / "headings.npy")
+        title_vectors = np.load(folder / "titles.npy")
         vectors = faiss.read_index(str(folder / "vectors.faiss"))
         lexical = LexicalIndex.load(folder / "lexical", len(chunks))
     except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:  # unreadable: one problem to the user
@@ -284,6 +291,7 @@ def load_index_folder(folder: Path, expected_model: str | None = None, verify: b
         or len(sentences) != counts.get("sentences", len(sentences))
         or sentence_vectors.shape != (len(sentences), dim)
         or heading_vectors.shape != (len(sections), dim)
+        or title_vectors.shape != (len(sections), dim)
     ):
         raise IndexLoadError(
             f"{folder}: manifest says {counts['sections']} sections and {counts.get('sentences')} "
@@ -308,5 +316,6 @@ def load_index_folder(folder: Path, expected_model: str | None = None, verify: b
         sentences=tuple(sentences),
         sentence_vectors=sentence_vectors,
         heading_vectors=heading_vectors,
+        title_vectors=title_vectors,
         section_by_key={s.key: s for s in sections},
     )

@@ -37,13 +37,17 @@ from typing import Any
 
 import numpy as np
 
+from .analysis import QuestionAnalysis, QuestionAnalyzer
 from .chunking import Chunk, Sentence
 from .config import Settings
 from .corpus import Section
+from .coverage import Coverage
 from .embedding import Embedder
 from .errors import ConfigError, IndexLoadError
 from .index import Index
-from .text import TextTools, detect_language
+from .refusal import RefusalDecision, decide
+from .text import TextTools
+from .units import Unit, UnitIndex
 
 FEATURES = ("dense", "sentence", "anchor", "lexical", "heading")
 #: Inputs of the refusal rule, in the order its coefficients are written.
@@ -98,6 +102,8 @@ class Retrieval:
     evidence: dict[str, Any]
     timings_ms: dict[str, float] = field(default_factory=dict)
     query_vector: np.ndarray | None = field(default=None, repr=False, compare=False)
+    analysis: QuestionAnalysis | None = field(default=None, repr=False, compare=False)
+    refusal: RefusalDecision | None = field(default=None, compare=False)
 
 
 def weights_of(settings: Settings) -> dict[str, float]:
@@ -133,7 +139,14 @@ def parse_refusal_rule(text: str) -> dict[str, float]:
 class Retriever:
     """Searches one loaded :class:`Index` with one :class:`Embedder`."""
 
-    def __init__(self, index: Index, embedder: Embedder, tools: TextTools, settings: Settings) -> None:
+    def __init__(
+        self,
+        index: Index,
+        embedder: Embedder,
+        tools: TextTools,
+        settings: Settings,
+        analyzer: QuestionAnalyzer | None = None,
+    ) -> None:
         if index.model_id != embedder.model_id:
             raise IndexLoadError(
                 f"index {index.version} was built with model {index.model_id!r}, but the loaded "
@@ -144,6 +157,10 @@ class Retriever:
         self.index = index
         self.embedder = embedder
         self.tools = tools
+        self.analyzer = analyzer or QuestionAnalyzer(tools)
+        self.vocabulary = Coverage(index.sections, tools)
+        self.units = UnitIndex(index.sections, index.sentences)
+        self._unit_tokens: dict[tuple[str, int, int], frozenset[str]] = {}
         self.settings = settings
         self.weights = weights_of(settings)
         self.spread = settings.dense_spread
@@ -184,9 +201,21 @@ class Retriever:
         """Rows of the quotable sentences of the sections ``keys``, in index (page) order."""
         return sorted(int(i) for key in keys if key in self._sentence_rows for i in self._sentence_rows[key])
 
+    def title_cosine(self, key: str, query_vector: np.ndarray) -> float:
+        """Cosine between the question and a section's title embedded as a question."""
+        return float(self.index.title_vectors[self._section_row[key]] @ query_vector)
+
     def sentence_cosines(self, rows: list[int], query_vector: np.ndarray) -> np.ndarray:
         """Cosines between the question's embedding and sentences ``rows``."""
         return np.asarray(self.index.sentence_vectors[rows] @ query_vector)
+
+    def unit_tokens(self, unit: Unit) -> frozenset[str]:
+        """Lexical tokens of an answer unit (computed once, on first use)."""
+        key = (unit.key, unit.start, unit.end)
+        tokens = self._unit_tokens.get(key)
+        if tokens is None:
+            tokens = self._unit_tokens[key] = frozenset(self.tools.lexical_tokens(unit.text))
+        return tokens
 
     def sentence_tokens(self, row: int) -> frozenset[str]:
         """Lexical tokens of sentence ``row`` of the index (computed once, on first use)."""
@@ -261,10 +290,14 @@ class Retriever:
     def search(self, question: str, top_k: int | None = None) -> Retrieval:
         """Retrieve sections for ``question``, best first, with the refusal decision."""
         top_k = int(top_k or self.settings.top_k)
-        language = detect_language(question, self.tools)
         timings: dict[str, float] = {}
+        t = time.perf_counter()
+        analysis = self.analyzer.analyze(question)
+        language = analysis.language
+        timings["analysis"] = (time.perf_counter() - t) * 1000
         if not self._n:
             return Retrieval(question, language, (), True, {"reason": "the index is empty"}, timings)
+        question = analysis.text or question  # full-width letters and digits as ASCII
 
         t = time.perf_counter()
         words = self.expansions(question)
@@ -282,9 +315,12 @@ class Retriever:
         t = time.perf_counter()
         tokens = self.query_tokens(question, words)
         content = self.content_tokens(question, language, tokens)
+        # the clauses that ask weigh twice the context around them (「看了好幾篇文章還是霧煞煞」)
+        asking = set(self.tools.lexical_tokens(analysis.asking)) if analysis.asking else set()
+        weighted = tokens + [tok for tok in tokens if tok in asking]
         if content:
-            raw = self._lexical.scores(tokens)
-            scale = sum(self.idf(tok) for tok in content) or 1.0
+            raw = self._lexical.scores(weighted)
+            scale = sum(self.idf(tok) * (2 if tok in asking else 1) for tok in content) or 1.0
         else:
             raw = np.zeros(self._n, dtype=np.float32)
             scale = 1.0
@@ -361,8 +397,13 @@ class Retriever:
         confidence = self.refusal_rule.get("bias", 0.0) + sum(
             self.refusal_rule.get(name, 0.0) * value for name, value in inputs.items()
         )
-        refused = not hits or confidence < 0
+        decision = decide(analysis, self.vocabulary, confidence, self.settings)
+        refused = not hits or decision.refused
         evidence = {
+            "reason": decision.reason or ("no_match" if not hits else ""),
+            "intent": analysis.intent,
+            "uncovered": list(decision.uncovered),
+            "covered": list(decision.covered),
             "confidence": round(confidence, 4),
             **{name: round(value, 4) for name, value in inputs.items()},
             "rule": "answer when bias + Σ coefficient · input ≥ 0 (refusal_rule)",
@@ -371,7 +412,9 @@ class Retriever:
             "query_tokens": tokens,
             "content_tokens": content,
         }
-        return Retrieval(question, language, tuple(hits[:top_k]), refused, evidence, timings, q)
+        return Retrieval(
+            analysis.question, language, tuple(hits[:top_k]), refused, evidence, timings, q, analysis, decision
+        )
 
     def features(self, question: str) -> tuple[list[str], np.ndarray, dict[str, float]]:
         """Every section's feature vector for ``question`` (rows in ``index.sections`` order,

@@ -1,0 +1,301 @@
+"""Question analysis: what a question asks for and what it asks about, computed once and read
+by retrieval, refusal and answer selection.
+
+* the question normalised (full-width Latin and digits to ASCII, spaces collapsed), its
+  language and script;
+* its **intent** — definition, list, yes_no, comparison, how_to, reason, quantity, who (or
+  ``other``) — from one table of patterns per language (``data/intents.toml``);
+* its **focus terms**: the words of its question clauses that carry information (glossary
+  terms, names, English words inside Chinese, informative nouns), each with its background
+  frequency (wordfreq's Zipf scale: 7 for "the"/「的」, under 3 for rare words; 0 = unknown);
+* whether it can be answered from a static page at all: not a question (markup, template
+  syntax, instructions aimed at the assistant, gibberish), a request for live data (today's
+  price, current yields, news) or for a prediction or advice (``data/not_answerable.toml``).
+
+Whether the corpus covers each focus term is decided by :mod:`restake_qa.coverage`, which
+knows the indexed pages.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from .text import TextTools, detect_language
+
+DATA = Path(__file__).parent / "data"
+INTENTS = ("definition", "list", "yes_no", "comparison", "how_to", "reason", "quantity", "who")
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN_WORD = re.compile(r"(?<![a-z0-9])[a-z][a-z0-9]*(?:[.'’+-][a-z0-9]+)*", re.IGNORECASE)
+_CLAUSE = re.compile(r"[，,。；;！!？?\n…]+|(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])|\s+-\s+")
+_QUESTION_END = re.compile(r"[?？]|[嗎吗呢嘛吧]\s*$")
+_SPACES = re.compile(r"\s+")
+
+
+#: Part-of-speech tags (jieba's) of words that can name what a question is about: nouns,
+#: names, abbreviations, and words jieba does not know (idioms and set phrases such as 說白了
+#: are how people talk, not what they ask about).
+NOUN_TAGS = frozenset({"n", "nr", "nrt", "nrfg", "ns", "nt", "nz", "ng", "j", "x", "eng", "vn", "an"})
+
+
+@dataclass(frozen=True)
+class FocusTerm:
+    """A word of the question that says what it is about."""
+
+    text: str  # normalised: Simplified script, lower case
+    zipf: float  # background frequency (wordfreq Zipf); 0 for a word it does not know
+    latin: bool  # a Latin-script word (English, a name, an abbreviation)
+    in_question: bool  # in a clause that asks (not in the context around it)
+    name: bool = False  # written as a name: Binance, EigenLayer, AVS (not RISK, not "The")
+    noun: bool = True  # a noun-like word (jieba's tag; every Latin word counts)
+    written: str = ""  # as the question wrote it (its script and case)
+
+
+@dataclass(frozen=True)
+class QuestionAnalysis:
+    question: str  # as asked
+    text: str  # normalised: NFKC (full-width Latin → ASCII), spaces collapsed
+    language: str  # zh-tw, zh-cn or en
+    intent: str  # one of INTENTS, or "other"
+    intent_rule: str  # the pattern that decided the intent ("" for other)
+    focus: tuple[FocusTerm, ...]
+    not_a_question: str  # "" or the kind: markup, template, injection, gibberish
+    live_data: str  # "" or the matched live marker and quantity
+    prediction: str  # "" or the matched pattern
+    asking: str = ""  # the clauses that ask, as written ("" when every clause asks)
+
+    @property
+    def unanswerable(self) -> str:
+        """Why no page could answer this ("" if a page could): the first reason that applies."""
+        if self.not_a_question:
+            return "not_a_question"
+        if self.live_data:
+            return "live_data"
+        if self.prediction:
+            return "prediction"
+        return ""
+
+
+def _clauses(norm: str, original: str) -> list[tuple[str, str]]:
+    """The clauses of ``norm`` (stripped), each with the same stretch of ``original``."""
+    out, start = [], 0
+    for m in [*_CLAUSE.finditer(norm), None]:
+        end = m.start() if m else len(norm)
+        piece = norm[start:end]
+        lead = len(piece) - len(piece.lstrip())
+        if piece.strip():
+            a, b = start + lead, start + lead + len(piece.strip())
+            out.append((norm[a:b], original[a:b]))
+        if m:
+            start = m.end()
+    return out
+
+
+def normalize_question(text: str) -> str:
+    """Full-width Latin letters, digits and punctuation to ASCII (ＲＩＳＫ → RISK), spaces
+    collapsed. CJK punctuation such as 。and 「」 is kept (NFKC leaves it)."""
+    return _SPACES.sub(" ", unicodedata.normalize("NFKC", text)).strip()
+
+
+def zipf(word: str, language: str) -> float:
+    """wordfreq's Zipf frequency of ``word`` in general ``language`` ("zh" or "en")."""
+    return _zipf(word, language)
+
+
+@lru_cache(maxsize=65536)
+def _zipf(word: str, language: str) -> float:
+    from wordfreq import zipf_frequency
+
+    return float(zipf_frequency(word, language))
+
+
+# patterns -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Rule:
+    intent: str
+    pattern: re.Pattern[str]
+    source: str
+
+
+class QuestionPatterns:
+    """The compiled pattern tables of ``data/intents.toml`` and ``data/not_answerable.toml``."""
+
+    def __init__(self, tools: TextTools, intents: dict | None = None, refusals: dict | None = None) -> None:
+        intents = intents if intents is not None else _load_toml("intents.toml")
+        refusals = refusals if refusals is not None else _load_toml("not_answerable.toml")
+        self.tools = tools
+        self.priority: tuple[str, ...] = tuple(intents["priority"])
+        unknown = set(self.priority) - set(INTENTS)
+        if unknown:
+            raise ValueError(f"intents.toml: unknown intents in priority: {sorted(unknown)}")
+        self.rules: dict[str, list[_Rule]] = {"zh": [], "en": []}
+        for language in ("zh-tw", "zh-cn", "en"):
+            for entry in intents.get(language, []):
+                for pattern in entry["patterns"]:
+                    self.rules["en" if language == "en" else "zh"].append(
+                        _Rule(entry["intent"], self._compile(pattern, language), pattern)
+                    )
+        live = refusals["live_data"]
+        self.live_markers = {
+            "zh": [self._compile(p, "zh-tw") for p in live["markers_zh"]],
+            "en": [self._compile(p, "en") for p in live["markers_en"]],
+        }
+        self.live_quantities = {
+            "zh": [self._compile(p, "zh-tw") for p in live["quantities_zh"]],
+            "en": [self._compile(p, "en") for p in live["quantities_en"]],
+        }
+        prediction = refusals["prediction"]
+        self.prediction = {
+            "zh": [self._compile(p, "zh-tw") for p in prediction["zh"]],
+            "en": [self._compile(p, "en") for p in prediction["en"]],
+        }
+        noise = refusals["not_a_question"]
+        self.noise = {
+            kind: [self._compile(p, "zh-tw" if _CJK.search(p) else "en") for p in noise[kind]]
+            for kind in ("markup", "template", "injection")
+        }
+
+    def _compile(self, pattern: str, language: str) -> re.Pattern[str]:
+        if language != "en":
+            pattern = self.tools.to_simplified(pattern)
+        return re.compile(pattern, re.IGNORECASE)
+
+
+def _load_toml(name: str) -> dict:
+    with open(DATA / name, "rb") as fh:
+        return tomllib.load(fh)
+
+
+# analysis -------------------------------------------------------------------------------------
+class QuestionAnalyzer:
+    """Analyses questions with one configured :class:`TextTools` and pattern tables."""
+
+    def __init__(self, tools: TextTools, patterns: QuestionPatterns | None = None) -> None:
+        import jieba.posseg
+
+        self.tools = tools
+        self.patterns = patterns or QuestionPatterns(tools)
+        self._pos = jieba.posseg.POSTokenizer(tools.tokenizer)
+
+    def analyze(self, question: str) -> QuestionAnalysis:
+        text = normalize_question(question)
+        language = detect_language(text, self.tools) if text else "zh-tw"
+        # one matching form: Simplified script, lower case (patterns were converted alike)
+        norm = self.tools.to_simplified(text).lower()
+        family = "en" if language == "en" else "zh"
+        intent, rule = self._intent(norm, family)
+        # clauses of the matching form, with the same stretch of the original (same offsets:
+        # NFKC'd text and its Simplified form have the same length) to see capitals
+        pairs = _clauses(norm, text if len(text) == len(norm) else norm)
+        clauses = [c for c, _ in pairs]
+        asking = [c for c in clauses if self._asks(c, family)] or clauses
+        return QuestionAnalysis(
+            question=question,
+            text=text,
+            language=language,
+            intent=intent,
+            intent_rule=rule,
+            focus=tuple(self._focus(pairs, set(asking), family)),
+            not_a_question=self._noise(text, norm),
+            live_data=self._live(asking, family),
+            prediction=next((p.pattern for c in asking for p in self.patterns.prediction[family] if p.search(c)), ""),
+            asking="，".join(o for c, o in pairs if c in asking) if len(asking) < len(clauses) else "",
+        )
+
+    def _intent(self, norm: str, family: str) -> tuple[str, str]:
+        matched: dict[str, str] = {}
+        for rule in self.patterns.rules[family]:
+            if rule.intent not in matched and rule.pattern.search(norm):
+                matched[rule.intent] = rule.source
+        for intent in self.patterns.priority:
+            if intent in matched:
+                return intent, matched[intent]
+        return "other", ""
+
+    def _asks(self, clause: str, family: str) -> bool:
+        return bool(_QUESTION_END.search(clause)) or any(r.pattern.search(clause) for r in self.patterns.rules[family])
+
+    def _live(self, clauses: list[str], family: str) -> str:
+        for clause in clauses:
+            for families in ({family, "zh", "en"} if family == "zh" else {"en"},):
+                for fam in families:
+                    marker = next((m for m in self.patterns.live_markers[fam] if m.search(clause)), None)
+                    quantity = next((q for q in self.patterns.live_quantities[fam] if q.search(clause)), None)
+                    if marker and quantity:
+                        return f"{marker.pattern} + {quantity.pattern}"
+        return ""
+
+    def _noise(self, text: str, norm: str) -> str:
+        for kind, rules in self.patterns.noise.items():
+            if any(r.search(norm) or r.search(text.lower()) for r in rules):
+                return kind
+        letters = [w for w in _LATIN_WORD.findall(norm) if len(w) > 1]
+        if not _CJK.search(norm) and not any(zipf(w, "en") >= 3.0 or self._glossary_word(w) for w in letters):
+            return "gibberish"
+        return ""
+
+    def _glossary_word(self, word: str) -> bool:
+        return bool(self.tools.expansions(word)) or any(
+            word == t.term.lower() or word in (a.lower() for a in t.aliases) for t in self.tools.glossary
+        )
+
+    def _focus(self, clauses: list[tuple[str, str]], asking: set[str], family: str) -> list[FocusTerm]:
+        """Informative words of the clauses, in order, without repeats; Chinese words as jieba
+        cuts them (the glossary is its user dictionary), Latin words whole."""
+        out: dict[str, FocusTerm] = {}
+        for clause, original in clauses:
+            in_question = clause in asking
+            spans = self._pattern_spans(clause, family)
+            for word, start, tag in self._words(clause):
+                if any(a <= start < b for a, b in spans):
+                    continue  # question scaffolding: 是什麼, 多少, how much…
+                latin = not _CJK.search(word)
+                if latin and not _LATIN_WORD.fullmatch(word):
+                    continue
+                z = zipf(word, "en" if latin else "zh")
+                if (latin and z >= 5.5) or (not latin and (z >= 5.8 or (len(word) == 1 and z >= 4.0))):
+                    continue  # function words: the, is, 的, 是, 我
+                written = original[start : start + len(word)]
+                if latin:
+                    capital = written != written.lower() and not (start == 0 and written[1:] == written[1:].lower())
+                    shouted = written.isupper() and z >= 4.0  # RISK is emphasis; AVS, LST are names
+                    name = (capital and not shouted) or any(c.isdigit() for c in word)
+                else:
+                    name = False  # jieba's name tags mark common words too (东西, 普通); rarity decides
+                previous = out.get(word)
+                if previous is None or (in_question and not previous.in_question):
+                    out[word] = FocusTerm(
+                        word, z, latin, in_question, name=name, noun=latin or tag in NOUN_TAGS, written=written
+                    )
+        return list(out.values())
+
+    def _words(self, clause: str) -> list[tuple[str, int, str]]:
+        """``(word, start, part-of-speech tag)`` of a clause: Latin words whole (don't, ether.fi),
+        Chinese words as jieba cuts them (the glossary is its user dictionary)."""
+        words = [(m.group(0), m.start(), "eng") for m in _LATIN_WORD.finditer(clause)]
+        latin = {i for m in _LATIN_WORD.finditer(clause) for i in range(m.start(), m.end())}
+        start = 0
+        for pair in self._pos.cut(clause, HMM=True):
+            word, tag = pair.word, pair.flag
+            at = clause.find(word, start)
+            at = start if at < 0 else at
+            start = at + len(word)
+            word = word.strip()
+            if not word or not (_CJK.search(word) or word[0].isalnum()) or at in latin:
+                continue
+            if re.fullmatch(r"[\d.%]+", word):
+                continue
+            words.append((word, at, tag))
+        return sorted(words, key=lambda w: w[1])
+
+    def _pattern_spans(self, clause: str, family: str) -> list[tuple[int, int]]:
+        spans = []
+        for rule in self.patterns.rules[family]:
+            if "." not in rule.source:  # a wildcard pattern's match may hold the subject itself
+                spans += [m.span() for m in rule.pattern.finditer(clause)]
+        return spans

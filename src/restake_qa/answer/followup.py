@@ -1,0 +1,60 @@
+"""Follow-up questions: 「那風險呢？」 after 「什麼是再質押？」 stands alone as 「再質押的風險呢？」.
+
+A follow-up is recognised by a pronoun that points back (它, it, they) or a carried-over topic
+(那…呢, what about …). The topic is the previous turn's glossary term, written in the asker's
+script (the English name for an English question), and the follow-up is rewritten into a
+readable question; a question that names its own topic is left as it is.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..text import TextTools, detect_language
+
+_PRONOUN_ZH = re.compile(r"它們|它们|它|牠")
+_PRONOUN_EN = re.compile(r"\b(it|its|they|them|their)\b", re.IGNORECASE)
+_CARRY_ZH = re.compile(r"^(?:那麼|那么|那如果|那|還有|还有)?\s*(?P<core>.+?)\s*呢?\s*[？?]?\s*$")
+_CARRY_ZH_MARK = re.compile(r"^(那|那麼|那么|還有|还有)|呢\s*[？?]?\s*$")
+_CARRY_EN = re.compile(r"^(?:and|so|but)?\s*(?:what|how) about\s+(?P<core>.+?)\s*[?？]?\s*$", re.IGNORECASE)
+_NOUN_START = re.compile(r"^[\u4e00-\u9fff]{1,6}$")
+
+
+def resolve_question(question: str, history: list[dict[str, str]], tools: TextTools) -> str:
+    """The follow-up ``question`` made to stand alone, or ``question`` itself."""
+    if not history:
+        return question
+    text = question.strip()
+    english = detect_language(text, tools) == "en"
+    pronoun = (_PRONOUN_EN if english else _PRONOUN_ZH).search(text)
+    carry = _CARRY_EN.match(text) if english else (_CARRY_ZH.match(text) if _CARRY_ZH_MARK.search(text) else None)
+    if not pronoun and not (carry and not tools.glossary_terms_in(text)):
+        return question  # it names its own topic (「今天天氣如何？」 stays off-topic)
+    topic = _topic(history, tools, english, simplified=detect_language(text, tools) == "zh-cn")
+    if not topic or topic.lower() in text.lower():
+        return question
+    if pronoun:
+        word = pronoun.group(0)
+        replacement = topic if not (english and word.lower() in {"its", "their"}) else f"{topic}'s"
+        return text[: pronoun.start()] + replacement + text[pronoun.end() :]
+    assert carry is not None
+    core = carry.group("core").strip()
+    if english:
+        return f"What about {core} of {topic}?"
+    joiner = (
+        "的"
+        if _NOUN_START.match(core) and not core.startswith(("要", "會", "会", "能", "可以", "怎麼", "怎么"))
+        else ""
+    )
+    return f"{topic}{joiner}{core}呢？"
+
+
+def _topic(history: list[dict[str, str]], tools: TextTools, english: bool, simplified: bool) -> str:
+    for turn in reversed(history):
+        terms = tools.glossary_terms_in(turn.get("question", "")) or tools.glossary_terms_in(turn.get("answer", ""))[:2]
+        if terms:
+            term = max(terms, key=lambda t: len(t.term))  # the most specific term named
+            if english:
+                return term.english or term.term
+            return tools.to_simplified(term.term) if simplified else term.term
+    return ""

@@ -1,0 +1,371 @@
+"""Choosing what to quote, by what the question asks for.
+
+Units of the best sections (:mod:`restake_qa.units`) are scored by the model's similarity to the
+question, the question's words they hold, whether they name the asked term (a row's label, a
+definition) and the intent's cue words; then the intent decides the shape:
+
+* ``list`` / ``who`` of several: every row or item of the table or list the question names;
+* ``comparison``: the rows of the comparison table (those about the asked aspect), the two
+  rows the question names side by side, or each side's defining unit;
+* ``how_to``: a steps table's column in order (the one the question's reader is: beginner or
+  advanced), or both columns;
+* everything else: the best unit first (it must be about the asked term), then what continues
+  or completes it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..analysis import QuestionAnalysis
+from ..errors import ConfigError
+from ..retrieval import Hit, Retrieval, Retriever, relative
+from ..units import Unit
+
+#: What a candidate unit's score is made of: the model's similarity to the question (relative
+#: to the best unit), the question's words it holds (relative, absolute), whether it is the row
+#: the question names or holds a focus term, its section's retrieval score and rank, whether
+#: the section's heading asks the same kind of question, the intent's cue words, whether it
+#: opens its section, and its kind. The weights are the ``answer_unit_weights`` setting.
+UNIT_FEATURES = (
+    "dense",
+    "lexical",
+    "lexical_abs",
+    "label",
+    "text",
+    "fused",
+    "rank0",
+    "rank1",
+    "heading",
+    "title",
+    "cue",
+    "first",
+    "row",
+    "step",
+    "item",
+    "alert",
+    "video",
+)
+#: A unit joins the best one when it scores within this of it (any section), or continues it.
+FOLLOW_MARGIN, CONTINUE_MARGIN = 1.0, 1.5
+MAX_TEXT_ITEMS, MAX_LIST_ITEMS = 3, 8
+
+_CUES = {
+    "reason": re.compile(
+        r"因為|因为|所以|好處|好处|作為回報|作为回报|回報|回报|以便|而不用|而不是|而不必|不需要|不必|獲益|获益|"
+        r"because|so that|in return|benefit|instead|so they|this way"
+    ),
+    "quantity": re.compile(
+        r"\d|多少|數千|数千|數百萬|数百万|分鐘|分钟|時間|时间|等待|利率|不同|取決|取决|最低|"
+        r"minutes?|thousands|millions|rates?|wait|depends|minimum"
+    ),
+    "yes_no": re.compile(
+        r"可以|能|無|无|不|沒有|没有|需要|必須|必须|並非|并非|\b(may|can|not|no|without|need|don't)\b"
+    ),
+    "who": re.compile(r"者|人|提供商|營運者|营运者|平台|people|operators?|providers?|stakers?"),
+    "definition": re.compile(
+        r"是指|是一種|是一种|被稱為|被称为|稱為|称为|指的是|是一項|是一项|這些是|这些是|"
+        r"\bis when\b|\bis a\b|known as|refers to|\bare the\b"
+    ),
+}
+_PLURAL = re.compile(
+    r"哪些人|哪幾方|哪几方|哪些角色|誰是誰|谁是谁|角色|實體|实体|哪幾種|哪几种|幾種|几种|有哪些|都有哪些|清單|清单|列一下|"
+    r"parties|players|roles|entities|involved|\blist\b|all the|what are the|which are|kinds of|types of"
+)
+_STEPS = re.compile(
+    r"步驟|步骤|流程|steps?\b|how (do|can|to|should) i (start|begin|get started|restake)|怎麼開始|怎么开始|咋开始|開始|开始|get started"
+)
+_FULL_NAME = re.compile(r"全名|全稱|全称|縮寫|缩写|stand for|full name|abbreviat")
+
+
+@dataclass
+class Selection:
+    units: list[Unit]
+    layout: str = "text"  # text, list, steps, table
+    compact: bool = False
+    sides: tuple[str, ...] = ()
+    column: str = ""
+    headers: tuple[str, ...] = ()
+    rows: list[list[Unit]] = field(default_factory=list)  # a table answer's rows (units per row)
+    scores: dict[int, float] = field(default_factory=dict)
+
+
+class Selector:
+    """Scores and picks units for one retrieval result."""
+
+    def __init__(self, retriever: Retriever, result: Retrieval, max_sections: int = 4) -> None:
+        self.retriever = retriever
+        self.result = result
+        self.weights = parse_unit_weights(retriever.settings.answer_unit_weights)
+        analysis = result.analysis
+        assert analysis is not None and result.query_vector is not None
+        self.analysis: QuestionAnalysis = analysis
+        tools = retriever.tools
+        best = result.hits[0].scores.fused
+        self.hits: list[Hit] = [
+            h for h in result.hits[:max_sections] if h is result.hits[0] or h.scores.fused >= best - 0.3
+        ]
+        self.rank = {h.section.key: r for r, h in enumerate(self.hits)}
+        # a section whose heading asks the same kind of question (「我們為什麼需要再質押？」 for a why)
+        self.heading_match = {
+            h.section.key: retriever.analyzer.analyze(h.section.title).intent == analysis.intent != "other"
+            for h in self.hits
+        }
+        # what the question says, and the page's words for it, in one matching form
+        words = [w for _, w in tools.expansions(analysis.text)]
+        self.question_norm = tools.normalize(analysis.text + " " + " ".join(words)).replace(" ", "")
+        self.units = [u for h in self.hits for u in retriever.units.of(h.section.key)]
+        self._score_all(result.query_vector)
+
+    # scoring -------------------------------------------------------------------------------
+    def _score_all(self, qvec: np.ndarray) -> None:
+        self.features = self.feature_matrix(qvec)
+        weights = np.array([self.weights.get(f, 0.0) for f in UNIT_FEATURES])
+        values = self.features @ weights if len(self.units) else np.zeros(0)
+        self.scores = {i: float(v) for i, v in enumerate(values)}
+        label = UNIT_FEATURES.index("label")
+        self.label_hit = {i: bool(self.features[i, label]) for i in range(len(self.units))}
+
+    def feature_matrix(self, qvec: np.ndarray) -> np.ndarray:
+        """One row per candidate unit, columns :data:`UNIT_FEATURES`."""
+        retriever, tools = self.retriever, self.retriever.tools
+        rows = sorted({r for u in self.units for r in u.rows})
+        cos_of = dict(zip(rows, retriever.sentence_cosines(rows, qvec).tolist())) if rows else {}
+        unit_cos = [max((cos_of[r] for r in u.rows), default=0.0) for u in self.units]
+        top = max(unit_cos, default=0.0)
+        content = list(dict.fromkeys(self.result.evidence.get("content_tokens", [])))
+        idf = {t: retriever.idf(t) for t in content}
+        mass = sum(idf.values()) or 1.0
+        overlap = [sum(idf[t] for t in retriever.unit_tokens(u) if t in idf) / mass for u in self.units]
+        most = max(overlap, default=0.0) or 1.0
+        cue = _CUES.get(self.analysis.intent)
+        full_name = _FULL_NAME.search(self.analysis.text.lower())
+        long_forms = [tools.normalize(t.term) for t in tools.glossary_terms_in(self.analysis.text)] if full_name else []
+        best_fused = self.hits[0].scores.fused
+        fused = {h.section.key: h.scores.fused - best_fused for h in self.hits}
+        first_unit = {key: units[0] for key in self.rank if (units := retriever.units.of(key))}
+        title_cos = {key: retriever.title_cosine(key, qvec) for key in self.rank}
+        best_title = max(title_cos.values(), default=0.0)
+        out = np.zeros((len(self.units), len(UNIT_FEATURES)))
+        for i, (u, c, lex) in enumerate(zip(self.units, unit_cos, overlap)):
+            label_hit = u.kind == "row" and _label_in(tools.normalize(u.label).replace(" ", ""), self.question_norm)
+            text_norm = tools.normalize(u.text)
+            text_hit = any(t.text in text_norm for t in self.analysis.focus if len(t.text) >= 2)
+            if full_name:  # "what does AVS stand for": the unit that spells the name out
+                label_hit = False
+                text_hit = any(form in text_norm for form in long_forms if len(form) > 4)
+            values = {
+                "dense": relative(c, top, retriever.spread),
+                "lexical": lex / most,
+                "lexical_abs": lex,
+                "label": float(label_hit),
+                "text": float(text_hit),
+                "fused": fused[u.key],
+                "rank0": float(self.rank[u.key] == 0),
+                "rank1": float(self.rank[u.key] == 1),
+                "heading": float(self.heading_match.get(u.key, False)),
+                "title": relative(title_cos[u.key], best_title, retriever.spread),
+                "cue": float(cue is not None and bool(cue.search(u.text.lower()))),
+                "first": float(first_unit.get(u.key) is u),
+                "row": float(u.kind == "row"),
+                "step": float(u.kind == "step"),
+                "item": float(u.kind == "item"),
+                "alert": float(u.kind == "alert"),
+                "video": float(u.kind == "video"),
+            }
+            out[i] = [values[f] for f in UNIT_FEATURES]
+        return out
+
+    def _index(self, unit: Unit) -> int:
+        return next(i for i, u in enumerate(self.units) if u is unit)
+
+    def score(self, unit: Unit) -> float:
+        return self.scores[self._index(unit)]
+
+    # strategies ----------------------------------------------------------------------------
+    def select(self) -> Selection:
+        intent = self.analysis.intent
+        chosen: Selection | None = None
+        if intent in ("how_to", "list", "quantity") and _STEPS.search(self.analysis.text.lower()):
+            chosen = self._steps()
+        if chosen is None and intent in ("list", "who", "how_to", "quantity"):
+            chosen = self._list()
+        if chosen is None and intent in ("comparison", "yes_no"):
+            chosen = self._comparison()
+        if chosen is None and intent in ("how_to", "comparison"):
+            chosen = self._steps()
+        return chosen or self._best()
+
+    def _best(self) -> Selection:
+        ranked = sorted(range(len(self.units)), key=lambda i: -self.scores[i])
+        if not ranked:
+            return Selection([])
+        first = ranked[0]
+        picked = [first]
+        limit = 2 if self.analysis.intent in ("definition", "who", "yes_no") else MAX_TEXT_ITEMS
+        for i in ranked[1:]:
+            if len(picked) >= limit:
+                break
+            u, f = self.units[i], self.units[first]
+            continues = u.key == f.key and u.line == f.line and u.start >= f.end and not u.label
+            margin = CONTINUE_MARGIN if continues else FOLLOW_MARGIN
+            if self.scores[i] >= self.scores[first] - margin:
+                picked.append(i)
+        units = [self.units[first]] + sorted(
+            (self.units[i] for i in picked[1:]), key=lambda u: (u.key != self.units[first].key, u.start)
+        )
+        return Selection(units, scores={i: self.scores[i] for i in picked})
+
+    def _groups(self) -> list[tuple[str, list[Unit]]]:
+        """The tables and lists of the candidate sections: (kind, units)."""
+        groups: dict[tuple[str, int, int], list[Unit]] = {}
+        for u in self.units:
+            if u.kind == "row":
+                groups.setdefault((u.key, u.table, -1), []).append(u)
+            elif u.kind == "step":
+                groups.setdefault((u.key, u.table, u.column), []).append(u)
+            elif u.kind == "item":
+                groups.setdefault((u.key, -2, -1), []).append(u)
+        return [(units[0].table_kind or "items", units) for units in groups.values() if len(units) >= 2]
+
+    def _list(self) -> Selection | None:
+        plural = bool(_PLURAL.search(self.analysis.text.lower()))
+        best_group: tuple[float, str, list[Unit]] | None = None
+        for kind, units in self._groups():
+            if kind == "steps":
+                continue
+            named = sum(self.label_hit[self._index(u)] for u in units)
+            if named == 1 and not plural:
+                continue  # the question names one row: that row answers it (see _best)
+            if named == 0 and not plural and self.analysis.intent != "list":
+                continue
+            strength = max(self.score(u) for u in units) + 0.15 * (self.rank[units[0].key] == 0) + 0.1 * named
+            if best_group is None or strength > best_group[0]:
+                best_group = (strength, kind, units)
+        if best_group is None:
+            return None
+        _, kind, units = best_group
+        top_unit = max(self.units, key=self.score)
+        if top_unit.key != units[0].key and self.score(top_unit) > max(self.score(u) for u in units) + 0.1:
+            return None  # another section answers better than any list
+        if self.analysis.intent in ("how_to", "quantity") and self.rank[units[0].key] != 0:
+            return None
+        if self.analysis.intent == "quantity" and not re.search(
+            r"幾種|几种|幾個|几个|how many|多少(種|个|個)", self.analysis.text
+        ):
+            return None
+        if kind == "comparison" and self.analysis.intent != "list":
+            return None
+        units = units[:MAX_LIST_ITEMS]
+        intro = [u for u in self.retriever.units.of(units[0].key) if u.kind == "sentence" and u.end <= units[0].start]
+        if self.analysis.intent == "how_to" and intro:
+            return Selection([intro[0], *units], layout="list", compact=True)
+        return Selection(units, layout="list", compact=len(units) > 3)
+
+    def _comparison(self) -> Selection | None:
+        tools = self.retriever.tools
+        named = [u for i, u in enumerate(self.units) if self.label_hit[i] and u.kind == "row"]
+        if len(named) >= 2 and self.analysis.intent == "comparison":
+            return Selection(named[:2])
+        for kind, units in self._groups():
+            if kind != "comparison":
+                continue
+            headers = units[0].headers
+            norm_headers = [tools.normalize(h).replace(" ", "") for h in headers]
+            mentioned = _mentioned(norm_headers, self.question_norm)
+            if self.rank[units[0].key] != 0 and len(mentioned) < 2:
+                continue
+            aspect = [u for u in units if self.score(u) >= max(self.score(x) for x in units) - 0.05]
+            content = [
+                t for t in self.result.evidence.get("content_tokens", []) if all(t not in h for h in norm_headers)
+            ]
+            about = [u for u in units if any(t in self.retriever.unit_tokens(u) for t in content)]
+            rows = about if 0 < len(about) < len(units) else (aspect if self.analysis.intent == "yes_no" else units)
+            if self.analysis.intent == "yes_no":
+                return Selection(rows[:2])
+            return Selection(rows, layout="table", headers=headers, sides=tuple(headers), rows=[[u] for u in rows])
+        return None
+
+    def _steps(self) -> Selection | None:
+        tools = self.retriever.tools
+        for kind, units in self._groups():
+            if kind != "steps" or self.rank[units[0].key] != 0:
+                continue
+            headers = units[0].headers
+            column = units[0].column
+            asked = [
+                j
+                for j, h in enumerate(headers)
+                if _header_words(h, tools) & set(self.result.evidence.get("content_tokens", []))
+            ]
+            table = [u for g_kind, g in self._groups() if g_kind == "steps" and g[0].key == units[0].key for u in g]
+            if len(asked) != 1 and self.analysis.intent != "comparison":
+                # no column named: the one whose steps match the question clearly better
+                strength = {
+                    j: max((self.score(u) for u in table if u.column == j), default=0.0) for j in range(len(headers))
+                }
+                ordered = sorted(strength, key=lambda j: -strength[j])
+                if len(ordered) > 1 and strength[ordered[0]] - strength[ordered[1]] >= 0.08:
+                    asked = [ordered[0]]
+            steps = sorted(units, key=lambda u: u.order)
+            if len(asked) == 1 and asked[0] == column:
+                return Selection(steps, layout="steps", column=_clean(headers[column]))
+            if len(asked) == 1:
+                continue
+            # no column named: every column side by side
+            lines = sorted({u.line for u in table})
+            rows = [[u for u in table if u.line == line] for line in lines]
+            return Selection(table, layout="table", headers=headers, sides=tuple(_clean(h) for h in headers), rows=rows)
+        return None
+
+
+def parse_unit_weights(text: str) -> dict[str, float]:
+    """``"dense=0.4 lexical=0.35 …"`` → weights of :data:`UNIT_FEATURES` (missing ones are 0)."""
+    weights: dict[str, float] = {}
+    for part in text.split():
+        name, _, value = part.partition("=")
+        if name not in UNIT_FEATURES:
+            raise ConfigError(f"answer_unit_weights: {name!r} is not one of {', '.join(UNIT_FEATURES)}")
+        try:
+            weights[name] = float(value)
+        except ValueError:
+            raise ConfigError(f"answer_unit_weights: {value!r} in {part!r} is not a number") from None
+    return weights
+
+
+def _label_in(label: str, question: str) -> bool:
+    """Whether the question names a row's label (原生再質押者, or 原生再質押 without its 者)."""
+    if len(label) < 2:
+        return False
+    return label in question or (len(label) > 3 and label[-1] in "者人" and label[:-1] in question)
+
+
+def _mentioned(headers: list[str], text: str) -> list[str]:
+    """The headers ``text`` names, a shorter one only outside the longer ones that hold it
+    (質押 in 「質押和再質押」 counts, the 質押 inside 再質押 does not)."""
+    out = []
+    for h in headers:
+        if not h:
+            continue
+        rest = text
+        for longer in headers:
+            if longer != h and h in longer:
+                rest = rest.replace(longer, " ")
+        if h in rest:
+            out.append(h)
+    return out
+
+
+def _clean(header: str) -> str:
+    """A header without its decorative emoji (🫡 初學者 → 初學者)."""
+    return re.sub(r"^[^\w\u4e00-\u9fff]+", "", header).strip()
+
+
+def _header_words(header: str, tools: object) -> set[str]:
+    from ..text import TextTools
+
+    assert isinstance(tools, TextTools)
+    return set(tools.lexical_tokens(_clean(header)))

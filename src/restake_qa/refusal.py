@@ -1,0 +1,74 @@
+"""Whether the page answers a question at all, and if not, why — with the evidence.
+
+In order, a question is refused when:
+
+1. it is not a question (markup, template syntax, instructions aimed at the assistant,
+   gibberish) — ``not_a_question``;
+2. it asks for live data (today's price, current yields, live counts, news) — ``live_data``;
+3. it asks for a prediction or investment advice — ``prediction``;
+4. a focus term of its question clauses is informative and the pages never use it (in any
+   version, script, synonym or stem) — ``not_covered``. A name, or a Chinese noun rarer than
+   ``focus_strict_zipf`` in general language, is enough on its own; a commoner noun (below
+   ``focus_soft_zipf``) only when the question also matches the page weakly;
+5. it matches the page too weakly: the linear ``refusal_rule`` over similarities sums below 0
+   — ``no_match`` — unless the question's informative focus terms are all covered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .analysis import FocusTerm, QuestionAnalysis
+from .config import Settings
+from .coverage import Coverage
+
+REASONS = ("not_a_question", "live_data", "prediction", "not_covered", "no_match")
+
+
+@dataclass(frozen=True)
+class RefusalDecision:
+    reason: str  # one of REASONS, or "" when the question is answered
+    uncovered: tuple[str, ...]  # focus terms the pages never use (as the question wrote them)
+    covered: tuple[str, ...]
+
+    @property
+    def refused(self) -> bool:
+        return bool(self.reason)
+
+
+def strictness(term: FocusTerm, settings: Settings) -> str:
+    """How much an unused focus term says against the page: ``strict`` (a name, an unknown or
+    rare word: refuse on its own), ``soft`` (refuse if the similarity is also weak), ``weak``
+    (only counts against a question that matches nothing) or ``none``."""
+    if term.name or term.zipf == 0:
+        return "strict"
+    rare = settings.focus_strict_zipf_latin if term.latin else settings.focus_strict_zipf
+    if term.zipf < rare:
+        return "strict"
+    if term.zipf < (4.0 if term.latin else settings.focus_soft_zipf):
+        return "soft"
+    return "weak" if term.zipf < settings.focus_soft_zipf else "none"
+
+
+def decide(analysis: QuestionAnalysis, coverage: Coverage, confidence: float, settings: Settings) -> RefusalDecision:
+    """The refusal decision for an analysed question whose similarity rule gave ``confidence``."""
+    covered = [t for t in analysis.focus if coverage.covered(t)]
+    # any word the pages never use counts against a question that matches nothing; only nouns
+    # (and names) can say on their own that the question is about something else
+    unused = [t for t in analysis.focus if t not in covered and strictness(t, settings) != "none"]
+    uncovered = [t for t in unused if t.noun]
+    known = tuple(t.written or t.text for t in covered)
+    reason = analysis.unanswerable
+    if reason:
+        return RefusalDecision(reason, tuple(t.written or t.text for t in uncovered), known)
+    asked = [t for t in uncovered if t.in_question]
+    strict = [t for t in asked if strictness(t, settings) == "strict"]
+    if strict:
+        return RefusalDecision("not_covered", tuple(t.written or t.text for t in strict), known)
+    soft = [t for t in asked if strictness(t, settings) == "soft"]
+    if soft and confidence < settings.focus_soft_margin:
+        return RefusalDecision("not_covered", tuple(t.written or t.text for t in soft), known)
+    matched = any(t.in_question for t in covered)
+    if confidence < 0 and not matched and (unused or analysis.intent == "other"):
+        return RefusalDecision("no_match", tuple(t.written or t.text for t in uncovered), known)
+    return RefusalDecision("", tuple(t.written or t.text for t in uncovered), known)
