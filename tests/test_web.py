@@ -141,7 +141,11 @@ def test_health_sections_glossary_openapi(client, engine):
 
 def test_every_api_route_is_documented(app):
     spec = json.loads((Path(__file__).resolve().parents[1] / "src/restake_qa/openapi.json").read_text("utf-8"))
-    routes = {r.rule.replace("<", "{").replace(">", "}") for r in app.url_map.iter_rules() if r.rule.startswith("/api")}
+    routes = {
+        r.rule.replace("<", "{").replace(">", "}")
+        for r in app.url_map.iter_rules()
+        if r.rule.startswith(("/api", "/v1"))
+    }
     assert routes == set(spec["paths"])
 
 

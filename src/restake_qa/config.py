@@ -110,6 +110,10 @@ class Settings:
     )
     reload_interval: float = _setting(1.0, "Seconds between checks for a newly published index.")
     admin_token: str = _setting("", "Bearer token for POST /api/reindex; empty disables the endpoint.")
+    # the OpenAI-compatible API (/v1)
+    openai_api_key: str = _setting(
+        "", "Bearer token clients of /v1 (the OpenAI-compatible API) must send; empty means none is needed."
+    )
     # derived from the environment by load_settings, not a setting of its own
     default_model_cache: str = field(default="", metadata={"derived": True}, repr=False)
 

@@ -24,6 +24,7 @@ from werkzeug.exceptions import HTTPException
 from .config import Settings, load_settings
 from .embedding import Embedder
 from .errors import RestakeQAError
+from .openai_api import openai_blueprint
 from .service import Engine, ReindexJobs
 
 api = Blueprint("api", __name__, url_prefix="/api")
@@ -110,6 +111,7 @@ def create_app(
     app.extensions[_EXTENSION] = AppState(settings, engine=engine, embedder=embedder)
     app.register_blueprint(api)
     app.register_blueprint(pages)
+    app.register_blueprint(openai_blueprint(settings, get_engine, app.extensions[_EXTENSION].rate.check))
 
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError) -> Response:
