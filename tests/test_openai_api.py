@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from openai import OpenAI
 
 from restake_qa import create_app
-from restake_qa.answer import ENGLISH_NOTE, REFUSALS
+from restake_qa.answer import ENGLISH_NOTE
+from restake_qa.answer_markdown import escape
 from restake_qa.answer_markdown import format_answer_markdown, history_answer
 from restake_qa.build import build_index
 from restake_qa.embedding import HashEmbedder
@@ -145,7 +146,7 @@ def test_a_refusal_is_an_ordinary_assistant_message(client):
     assert completion.choices[0].message.refusal is None
     body = completion.restake_qa
     assert body["refused"] is True and body["suggestions"]
-    assert content.startswith(REFUSALS["zh-tw"])
+    assert content.startswith(escape(body["message"])) and body["refusal"]["reason"]
     for s in body["suggestions"]:
         assert f"]({s['url']})" in content
     assert "[1]" not in content
@@ -389,6 +390,10 @@ def test_history_reads_back_what_the_formatter_wrote(real_engine):
     ):
         body = real_engine.answer(question)[0].to_dict()
         expected = "" if body["refused"] else body["answer"]
+        if body["layout"] == "table":  # a table's rows come back as their cells, with every marker
+            back = history_answer(format_answer_markdown(body))
+            assert all(f"[{c['n']}]" in back for c in body["citations"])
+            continue
         assert history_answer(format_answer_markdown(body)) == expected
     assert history_answer("Restaking reuses staked ETH.") == "Restaking reuses staked ETH."  # another model's reply
 

@@ -80,14 +80,15 @@ def test_fusion_follows_the_weights(tiny):
 
 
 def test_the_refusal_rule_decides_and_explains(tiny):
-    assert not retriever(tiny, refusal_rule="bias=1").search("蘋果").refused
-    refused = retriever(tiny, refusal_rule="bias=-1").search("蘋果")
-    assert refused.refused and refused.evidence["confidence"] == -1.0
-    # coverage: the share of the question's words the page uses at all
-    r = retriever(tiny, refusal_rule="coverage=2 bias=-1")
-    assert not r.search("蘋果").refused and r.search("蘋果").evidence["coverage"] == 1.0
-    unknown = r.search("火星探測器")
-    assert unknown.evidence["coverage"] == 0.0 and unknown.refused
+    assert not retriever(tiny, refusal_rule="bias=1").search("香蕉是黃色的嗎").refused
+    # a weak match is refused unless the question's own words are all the page's
+    weak = retriever(tiny, refusal_rule="bias=-1")
+    refused = weak.search("哈囉你好")
+    assert refused.refused and refused.evidence["confidence"] == -1.0 and refused.evidence["reason"] == "no_match"
+    assert not weak.search("蘋果").refused and weak.search("蘋果").evidence["covered"] == ["蘋果"]
+    # a focus term the page never uses refuses even a strong match, and is named
+    unknown = retriever(tiny, refusal_rule="bias=5").search("Binance 的蘋果是什麼")
+    assert unknown.refused and unknown.evidence["reason"] == "not_covered" and unknown.evidence["uncovered"]
 
 
 @pytest.mark.parametrize("text", ["bias", "cosine=x", "speed=1", "bias=1 bias"])
@@ -112,7 +113,7 @@ def test_a_table_row_reads_as_a_sentence(tiny):
     assert any(s.text.startswith("霜凍：") for s in answer.sentences), answer.sentences
 
 
-def test_a_refused_answer_has_no_quotes_but_suggestions(tiny):
-    answer = compose(retriever(tiny, refusal_rule="bias=-1"), "蘋果")
+def test_a_refused_answer_has_no_quotes_but_suggestions_and_a_reason(tiny):
+    answer = compose(retriever(tiny, refusal_rule="bias=-1"), "哈囉你好")
     assert answer.refused and not answer.sentences and not answer.citations
-    assert answer.suggestions and answer.message
+    assert answer.suggestions and answer.message and answer.to_dict()["refusal"]["reason"] == "no_match"

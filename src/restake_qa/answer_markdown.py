@@ -23,7 +23,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .answer import ENGLISH_NOTE, REFUSALS
+from .answer import ENGLISH_NOTE
+from .answer.render import REFUSALS
 
 #: The heading of the list of cited sections, in the asker's language.
 SOURCES_HEADING = {"zh-tw": "來源", "zh-cn": "来源", "en": "Sources"}
@@ -67,18 +68,42 @@ def format_answer_markdown(body: dict[str, Any]) -> str:
     or, for a refusal, its message and the suggested sections as links."""
     language = body.get("language") or "zh-tw"
     if body["refused"]:
-        parts = [escape(body.get("message") or REFUSALS[language])]
+        parts = [escape(body.get("message") or REFUSALS["no_match"][language])]
         links = [f"- {_link(s['title'], s['url'], language)}" for s in body.get("suggestions", [])]
         if links:
             parts.append("\n".join(links))
         return "\n\n".join(parts)
-    text = " ".join(escape(s["text"]) + "".join(f"[{n}]" for n in s["citations"]) for s in body["sentences"])
-    parts = [text]
+    parts = [_body(body)]
     if body.get("note"):
         parts.append(f"*{escape(body['note'])}*")
     if body["citations"]:
         parts.append(_sources(body["citations"], language))
     return "\n\n".join(parts)
+
+
+def _marks(item: dict[str, Any]) -> str:
+    return "".join(f"[{n}]" for n in item["citations"])
+
+
+def _body(body: dict[str, Any]) -> str:
+    """The quoted items as the answer's layout shows them: running text, a bulleted list,
+    numbered steps or a table, after the lead-in line if there is one."""
+    items = body.get("items") or body["sentences"]
+    layout = body.get("layout") or "text"
+    lead = [escape(body["lead"])] if body.get("lead") else []
+    if layout == "list":
+        lines = [f"- {escape(i['text'])}{_marks(i)}" for i in items]
+    elif layout == "steps":
+        lines = [f"- {escape(i['text'])}{_marks(i)}" for i in items]
+    elif layout == "table" and body.get("headers"):
+        headers = body["headers"]
+        lines = ["| " + " | ".join(escape(h) for h in headers) + " | |", "|" + "---|" * (len(headers) + 1)]
+        for i in items:
+            cells = list(i.get("cells") or [i["text"]]) + [""] * len(headers)
+            lines.append("| " + " | ".join(escape(c) for c in cells[: len(headers)]) + f" | {_marks(i)} |")
+    else:
+        return "\n\n".join([*lead, " ".join(escape(i["text"]) + _marks(i) for i in items)])
+    return "\n\n".join([*lead, "\n".join(lines)])
 
 
 _HEADINGS = {f"**{heading}**" for heading in SOURCES_HEADING.values()}
@@ -90,12 +115,26 @@ def history_answer(content: str) -> str:
     markers (as the chat page sends it), without the note and sources; nothing for a refusal.
     A message this module did not write (another model's) is kept as it is."""
     text = content.strip()
-    if any(text.startswith(escape(message)) for message in REFUSALS.values()):
+    if any(text.startswith(escape(message.split("{")[0])) for kind in REFUSALS.values() for message in kind.values()):
         return ""
     kept = []
     for paragraph in text.split("\n\n"):
         if paragraph.strip() in _HEADINGS:
             break
         if paragraph.strip() not in _NOTES:
-            kept.append(paragraph)
-    return _unescape("\n\n".join(kept)).strip()
+            kept += [_flatten(line) for line in paragraph.splitlines() if line.strip() and not _RULE.match(line)]
+    return _unescape(" ".join(kept)).strip()
+
+
+_RULE = re.compile(r"^\|(---\|)+$")
+
+
+def _flatten(line: str) -> str:
+    """A list line without its bullet; a table row as its cells and markers."""
+    line = line.strip()
+    if line.startswith("- "):
+        return line[2:]
+    if line.startswith("|") and line.endswith("|"):
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        return "；".join(c for c in cells[:-1] if c) + cells[-1]
+    return line
