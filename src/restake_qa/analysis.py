@@ -262,7 +262,9 @@ class QuestionAnalyzer:
                     continue  # function words: the, is, 的, 是, 我
                 written = original[start : start + len(word)]
                 if latin:
-                    capital = written != written.lower() and not (start == 0 and written[1:] == written[1:].lower())
+                    # a capital names something, except an English sentence's first word
+                    sentence_start = family == "en" and start == 0 and written[1:] == written[1:].lower()
+                    capital = written != written.lower() and not sentence_start
                     shouted = written.isupper() and z >= 4.0  # RISK is emphasis; AVS, LST are names
                     name = (capital and not shouted) or any(c.isdigit() for c in word)
                 else:
