@@ -20,8 +20,7 @@ from openai import OpenAI
 
 from restake_qa import create_app
 from restake_qa.answer import ENGLISH_NOTE
-from restake_qa.answer_markdown import escape
-from restake_qa.answer_markdown import format_answer_markdown, history_answer
+from restake_qa.answer_markdown import escape, format_answer_markdown, history_answer
 from restake_qa.build import build_index
 from restake_qa.embedding import HashEmbedder
 from restake_qa.openai_api import stream_pieces

@@ -45,6 +45,7 @@
       termLabel: (term) => `詞彙說明：${term}`,
       english: "英文",
       suggestions: "相關章節：",
+      sourceColumn: "出處",
       resolved: "依上文理解為：",
       copy: "複製回答",
       copied: "已複製",
@@ -88,6 +89,7 @@
       termLabel: (term) => `词汇说明：${term}`,
       english: "英文",
       suggestions: "相关章节：",
+      sourceColumn: "出处",
       resolved: "根据上文理解为：",
       copy: "复制回答",
       copied: "已复制",
@@ -131,6 +133,7 @@
       termLabel: (term) => `Glossary: ${term}`,
       english: "English",
       suggestions: "Related sections:",
+      sourceColumn: "Source",
       resolved: "Read with the conversation as: ",
       copy: "Copy answer",
       copied: "Copied",
@@ -204,13 +207,26 @@
   let glossary = null; // {regex, byForm: Map(form → term)}
 
   // the thread in localStorage ----------------------------------------------------------------
+  const LAYOUTS = ["text", "list", "steps", "table"];
+
+  function slimItem(s) {
+    return {
+      text: s.text,
+      citations: Array.isArray(s.citations) ? s.citations.filter(Number.isInteger) : [],
+      label: str(s.label),
+      cells: Array.isArray(s.cells) ? s.cells.map(str) : [],
+    };
+  }
+
   function slimResponse(body) {
     if (!body || typeof body !== "object" || !Array.isArray(body.sentences)) return null;
+    const items = Array.isArray(body.items) ? body.items : body.sentences;
     return {
       answer: str(body.answer),
-      sentences: body.sentences
-        .filter((s) => s && typeof s.text === "string")
-        .map((s) => ({ text: s.text, citations: Array.isArray(s.citations) ? s.citations.filter(Number.isInteger) : [] })),
+      layout: LAYOUTS.includes(body.layout) ? body.layout : "text",
+      lead: str(body.lead),
+      headers: Array.isArray(body.headers) ? body.headers.map(str) : [],
+      sentences: items.filter((s) => s && typeof s.text === "string").map(slimItem),
       citations: (Array.isArray(body.citations) ? body.citations : [])
         .filter((c) => c && Number.isInteger(c.n))
         .map((c) => ({ n: c.n, title: str(c.title), anchor: str(c.anchor), url: str(c.url), snippet: str(c.snippet) })),
@@ -397,25 +413,7 @@
         bubble.append(list);
       }
     } else {
-      const byN = new Map(r.citations.map((c) => [c.n, c]));
-      const text = el("p", "answer-text");
-      const seen = new Set();
-      for (const sentence of r.sentences) {
-        const span = el("span", "sentence");
-        span.append(withTerms(sentence.text, seen));
-        for (const n of sentence.citations) {
-          const c = byN.get(n);
-          if (!c) continue;
-          const marker = el("button", "cite", String(n));
-          marker.type = "button";
-          marker.dataset.n = String(n);
-          marker.setAttribute("aria-label", s.citeLabel(n, c.title || s.pageTop));
-          marker._citation = c;
-          span.append(marker);
-        }
-        text.append(span, document.createTextNode(" "));
-      }
-      bubble.append(text);
+      bubble.append(...renderBody(r));
       if (r.note) {
         const note = el("p", "note muted", r.note);
         note.lang = "en";
@@ -436,6 +434,83 @@
     actions.append(copy);
     bubble.append(actions);
     return bubble;
+  }
+
+  // the quoted items, laid out by what the question asked for: running text, a list of rows or
+  // items, numbered steps, or a small table (a comparison); every item keeps its [n] markers
+  function renderBody(r) {
+    const byN = new Map(r.citations.map((c) => [c.n, c]));
+    const seen = new Set();
+    const out = [];
+    const layout = r.layout || "text";
+    if (r.lead && layout !== "text") out.push(el("p", "answer-lead", r.lead));
+    if (layout === "list" || layout === "steps") {
+      const list = el(layout === "steps" ? "ol" : "ul", "answer-list");
+      for (const item of r.sentences) {
+        const li = el("li", "sentence");
+        const rest = item.label && item.text.startsWith(item.label) ? item.text.slice(item.label.length) : null;
+        if (rest !== null) {
+          li.append(el("strong", null, item.label), withTerms(rest, seen));
+        } else {
+          li.append(withTerms(layout === "steps" ? item.text.replace(/^\s*\d+[.、)]?\s*/, "") : item.text, seen));
+        }
+        li.append(...citeButtons(item.citations, byN));
+        list.append(li);
+      }
+      out.push(list);
+    } else if (layout === "table" && r.headers.length) {
+      const table = el("table", "answer-table");
+      const head = el("tr");
+      for (const h of r.headers) head.append(el("th", null, h));
+      const srcHead = el("th", null, t().sourceColumn);
+      srcHead.lang = t().htmlLang;
+      head.append(srcHead);
+      const thead = el("thead");
+      thead.append(head);
+      const tbody = el("tbody");
+      for (const item of r.sentences) {
+        const tr = el("tr");
+        const cells = item.cells.length ? item.cells : [item.text];
+        for (let i = 0; i < r.headers.length; i++) {
+          const td = el("td");
+          td.append(withTerms(cells[i] || "", seen));
+          tr.append(td);
+        }
+        const cite = el("td", "cite-cell");
+        cite.append(...citeButtons(item.citations, byN));
+        tr.append(cite);
+        tbody.append(tr);
+      }
+      table.append(thead, tbody);
+      const wrap = el("div", "table-wrap");
+      wrap.append(table);
+      out.push(wrap);
+    } else {
+      const text = el("p", "answer-text");
+      for (const sentence of r.sentences) {
+        const span = el("span", "sentence");
+        span.append(withTerms(sentence.text, seen), ...citeButtons(sentence.citations, byN));
+        text.append(span, document.createTextNode(" "));
+      }
+      out.push(text);
+    }
+    return out;
+  }
+
+  function citeButtons(numbers, byN) {
+    const s = t();
+    const out = [];
+    for (const n of numbers) {
+      const c = byN.get(n);
+      if (!c) continue;
+      const marker = el("button", "cite", String(n));
+      marker.type = "button";
+      marker.dataset.n = String(n);
+      marker.setAttribute("aria-label", s.citeLabel(n, c.title || s.pageTop));
+      marker._citation = c;
+      out.push(marker);
+    }
+    return out;
   }
 
   function renderSources(citations) {
@@ -466,7 +541,9 @@
     if (r.refused) {
       return [r.message, ...r.suggestions.map((x) => `${x.title} ${x.url}`)].filter(Boolean).join("\n");
     }
-    const body = r.sentences.map((x) => x.text + x.citations.map((n) => `[${n}]`).join("")).join(" ");
+    const marked = (x) => x.text + x.citations.map((n) => `[${n}]`).join("");
+    const lines = r.layout && r.layout !== "text" ? r.sentences.map((x) => `- ${marked(x)}`).join("\n") : r.sentences.map(marked).join(" ");
+    const body = r.lead && r.layout !== "text" ? `${r.lead}\n${lines}` : lines;
     const sources = r.citations.map((c) => `[${c.n}] ${c.title} ${c.url}`).join("\n");
     return `${body}\n\n${t().sources}\n${sources}`;
   }

@@ -68,6 +68,7 @@ class QuestionAnalysis:
     live_data: str  # "" or the matched live marker and quantity
     prediction: str  # "" or the matched pattern
     asking: str = ""  # the clauses that ask, as written ("" when every clause asks)
+    implied: tuple[str, ...] = ()  # page words the way of asking implies (an ETH amount → 最低)
 
     @property
     def unanswerable(self) -> str:
@@ -140,6 +141,9 @@ class QuestionPatterns:
                     self.rules["en" if language == "en" else "zh"].append(
                         _Rule(entry["intent"], self._compile(pattern, language), pattern)
                     )
+        self.implied: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
+            (self._compile(entry["pattern"], "zh-tw"), tuple(entry["words"])) for entry in intents.get("implied", [])
+        ]
         live = refusals["live_data"]
         self.live_markers = {
             "zh": [self._compile(p, "zh-tw") for p in live["markers_zh"]],
@@ -205,6 +209,7 @@ class QuestionAnalyzer:
             live_data=self._live(asking, family),
             prediction=next((p.pattern for c in asking for p in self.patterns.prediction[family] if p.search(c)), ""),
             asking="，".join(o for c, o in pairs if c in asking) if len(asking) < len(clauses) else "",
+            implied=tuple(dict.fromkeys(w for p, words in self.patterns.implied if p.search(norm) for w in words)),
         )
 
     def _intent(self, norm: str, family: str) -> tuple[str, str]:

@@ -300,7 +300,7 @@ class Retriever:
         question = analysis.text or question  # full-width letters and digits as ASCII
 
         t = time.perf_counter()
-        words = self.expansions(question)
+        words = list(dict.fromkeys([*self.expansions(question), *analysis.implied]))
         qvec = self.embedder.embed_queries([self.query_text(question, language, words)])
         q = qvec[0]
         timings["embed"] = (time.perf_counter() - t) * 1000

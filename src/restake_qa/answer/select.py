@@ -285,7 +285,7 @@ class Selector:
             about = [u for u in units if any(t in self.retriever.unit_tokens(u) for t in content)]
             rows = about if 0 < len(about) < len(units) else (aspect if self.analysis.intent == "yes_no" else units)
             if self.analysis.intent == "yes_no":
-                return Selection(rows[:2])
+                return Selection(sorted(rows, key=lambda u: -self.score(u))[:2])
             return Selection(rows, layout="table", headers=headers, sides=tuple(headers), rows=[[u] for u in rows])
         return None
 
@@ -336,11 +336,19 @@ def parse_unit_weights(text: str) -> dict[str, float]:
     return weights
 
 
+_LABEL_PARTS = re.compile(r"[（(「『“\"）)」』”]|或|\bor\b")
+
+
 def _label_in(label: str, question: str) -> bool:
-    """Whether the question names a row's label (原生再質押者, or 原生再質押 without its 者)."""
-    if len(label) < 2:
-        return False
-    return label in question or (len(label) > 3 and label[-1] in "者人" and label[:-1] in question)
+    """Whether the question names a row's label: the whole label, the label without a closing
+    者 (原生再質押 for 原生再質押者), or one of its parts (罰沒 in 「罰款（或「罰沒」）」)."""
+    parts = [label, *(p.strip() for p in _LABEL_PARTS.split(label))]
+    for part in parts:
+        if len(part) < 2:
+            continue
+        if part in question or (len(part) > 3 and part[-1] in "者人" and part[:-1] in question):
+            return True
+    return False
 
 
 def _mentioned(headers: list[str], text: str) -> list[str]:
