@@ -301,3 +301,39 @@ def test_phone_layout_languages_and_simplified_terms(browser, live_server):
         expect()(page.locator("#question")).to_have_attribute("placeholder", "Ask about restaking…")
         expect()(reply.locator(".sources h3")).to_have_text("Sources")
         screenshot(page, "chat-phone-en")
+
+
+@browser_test
+def test_lists_tables_and_refusals_keep_their_shape(page, live_server):
+    """A list question shows a list, a comparison a small table, each item with its own
+    citation; a refusal says what the page does not cover and offers the nearest sections."""
+    page.goto(live_server.url)
+
+    _, body, reply = send(page, "再質押有哪些風險？")
+    assert body["layout"] == "list" and len(body["items"]) >= 3
+    expect()(reply.locator(".answer-lead")).to_have_text(body["lead"])
+    items = reply.locator("ul.answer-list > li")
+    expect()(items).to_have_count(len(body["items"]))
+    for i, item in enumerate(body["items"]):
+        expect()(items.nth(i).locator("button.cite")).to_have_count(len(item["citations"]))
+        expect()(items.nth(i).locator("strong")).to_have_text(item["label"])
+
+    _, body, reply = send(page, "質押和再質押差在哪？")
+    assert body["layout"] == "table" and body["headers"]
+    table = reply.locator("table.answer-table")
+    expect()(table.locator("thead th")).to_have_count(len(body["headers"]) + 1)
+    rows = table.locator("tbody tr")
+    expect()(rows).to_have_count(len(body["items"]))
+    for i, item in enumerate(body["items"]):
+        expect()(rows.nth(i).locator("td")).to_have_count(len(body["headers"]) + 1)
+        expect()(rows.nth(i).locator("td.cite-cell button.cite")).to_have_count(len(item["citations"]))
+        expect()(rows.nth(i).locator("td").first).to_have_text(item["cells"][0])
+    screenshot(page, "chat-list-and-table")
+
+    _, body, reply = send(page, "EigenLayer 的空投什麼時候發？")
+    assert body["refused"] and body["refusal"]["reason"] == "not_covered" and "空投" in body["refusal"]["uncovered"]
+    expect()(reply.locator(".bubble.refused > p").first).to_contain_text("頁面沒有提到「空投」")
+    links = reply.locator("ul.suggestions a")
+    expect()(links).to_have_count(len(body["suggestions"]))
+    assert [links.nth(i).get_attribute("href") for i in range(links.count())] == [s["url"] for s in body["suggestions"]]
+    assert reply.locator("button.cite").count() == 0
