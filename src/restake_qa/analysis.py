@@ -43,6 +43,13 @@ _SPACES = re.compile(r"\s+")
 NOUN_TAGS = frozenset({"n", "nr", "nrt", "nrfg", "ns", "nt", "nz", "ng", "j", "x", "eng", "vn", "an"})
 
 
+#: Tags of words that carry no content of their own: particles (呢, 欸), interjections,
+#: auxiliaries, prepositions, conjunctions, pronouns, adverbs, numerals, classifiers, time and
+#: place words.
+FUNCTION_TAGS = frozenset({"y", "e", "o", "u", "uj", "ul", "uz", "ug", "uv", "ud", "p", "c", "r", "rr", "rz", "d",
+                           "m", "mq", "q", "f", "t", "tg", "zg"})
+
+
 @dataclass(frozen=True)
 class FocusTerm:
     """A word of the question that says what it is about."""
@@ -54,6 +61,12 @@ class FocusTerm:
     name: bool = False  # written as a name: Binance, EigenLayer, AVS (not RISK, not "The")
     noun: bool = True  # a noun-like word (jieba's tag; every Latin word counts)
     written: str = ""  # as the question wrote it (its script and case)
+    tag: str = ""  # jieba's part of speech ("eng" for a Latin word)
+
+    @property
+    def content(self) -> bool:
+        """A content word (not a particle, interjection, pronoun, adverb, numeral…)."""
+        return self.tag not in FUNCTION_TAGS
 
 
 @dataclass(frozen=True)
@@ -277,7 +290,8 @@ class QuestionAnalyzer:
                 previous = out.get(word)
                 if previous is None or (in_question and not previous.in_question):
                     out[word] = FocusTerm(
-                        word, z, latin, in_question, name=name, noun=latin or tag in NOUN_TAGS, written=written
+                        word, z, latin, in_question, name=name, noun=latin or tag in NOUN_TAGS, written=written,
+                        tag=tag,
                     )
         return list(out.values())
 

@@ -90,6 +90,21 @@ class Coverage:
             return False
         if norm in self._text:
             return True
+        if len(norm) >= 3 and self._parts_covered(norm):
+            return True  # a compound of page words: 网络安全 = 网络 + 安全
         if len(norm) == 3 and _CJK.search(norm):
             return sum(norm[:j] + "?" + norm[j + 1 :] in self._cjk_near for j in range(3)) >= 1
         return False
+
+    def _parts_covered(self, norm: str) -> bool:
+        """Whether jieba's sub-words of a compound cover every character and the pages use each."""
+        parts = [w for w in self.tools.tokenizer.cut_for_search(norm, HMM=False) if 2 <= len(w) < len(norm)]
+        if not parts or not all(p in self._text for p in parts):
+            return False
+        seen = set()
+        for p in parts:
+            at = norm.find(p)
+            while at >= 0:
+                seen.update(range(at, at + len(p)))
+                at = norm.find(p, at + 1)
+        return len(seen) == len(norm)

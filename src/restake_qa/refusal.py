@@ -69,6 +69,9 @@ def decide(analysis: QuestionAnalysis, coverage: Coverage, confidence: float, se
     if soft and confidence < settings.focus_soft_margin:
         return RefusalDecision("not_covered", tuple(t.written or t.text for t in soft), known)
     matched = any(t.in_question for t in covered)
-    if confidence < 0 and not matched and (unused or analysis.intent == "other"):
+    # a weak match with a content word the pages never use in a clause that asks (「Lido 是誰
+    # 創辦的？」: 創辦), or with nothing of the question on the pages at all
+    unmatched_ask = any(t.in_question and t.content for t in unused)
+    if confidence < 0 and (unmatched_ask or (not matched and (unused or analysis.intent == "other"))):
         return RefusalDecision("no_match", tuple(t.written or t.text for t in uncovered), known)
     return RefusalDecision("", tuple(t.written or t.text for t in uncovered), known)

@@ -315,12 +315,9 @@ class Retriever:
         t = time.perf_counter()
         tokens = self.query_tokens(question, words)
         content = self.content_tokens(question, language, tokens)
-        # the clauses that ask weigh twice the context around them (「看了好幾篇文章還是霧煞煞」)
-        asking = set(self.tools.lexical_tokens(analysis.asking)) if analysis.asking else set()
-        weighted = tokens + [tok for tok in tokens if tok in asking]
         if content:
-            raw = self._lexical.scores(weighted)
-            scale = sum(self.idf(tok) * (2 if tok in asking else 1) for tok in content) or 1.0
+            raw = self._lexical.scores(tokens)
+            scale = sum(self.idf(tok) for tok in content) or 1.0
         else:
             raw = np.zeros(self._n, dtype=np.float32)
             scale = 1.0
