@@ -46,8 +46,33 @@ NOUN_TAGS = frozenset({"n", "nr", "nrt", "nrfg", "ns", "nt", "nz", "ng", "j", "x
 #: Tags of words that carry no content of their own: particles (呢, 欸), interjections,
 #: auxiliaries, prepositions, conjunctions, pronouns, adverbs, numerals, classifiers, time and
 #: place words.
-FUNCTION_TAGS = frozenset({"y", "e", "o", "u", "uj", "ul", "uz", "ug", "uv", "ud", "p", "c", "r", "rr", "rz", "d",
-                           "m", "mq", "q", "f", "t", "tg", "zg"})
+FUNCTION_TAGS = frozenset(
+    {
+        "y",
+        "e",
+        "o",
+        "u",
+        "uj",
+        "ul",
+        "uz",
+        "ug",
+        "uv",
+        "ud",
+        "p",
+        "c",
+        "r",
+        "rr",
+        "rz",
+        "d",
+        "m",
+        "mq",
+        "q",
+        "f",
+        "t",
+        "tg",
+        "zg",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -80,6 +105,7 @@ class QuestionAnalysis:
     not_a_question: str  # "" or the kind: markup, template, injection, gibberish
     live_data: str  # "" or the matched live marker and quantity
     prediction: str  # "" or the matched pattern
+    legal: str = ""  # "" or the matched pattern: a legal or regulatory question
     asking: str = ""  # the clauses that ask, as written ("" when every clause asks)
     implied: tuple[str, ...] = ()  # page words the way of asking implies (an ETH amount → 最低)
 
@@ -92,6 +118,8 @@ class QuestionAnalysis:
             return "live_data"
         if self.prediction:
             return "prediction"
+        if self.legal:
+            return "legal"
         return ""
 
 
@@ -171,6 +199,11 @@ class QuestionPatterns:
             "zh": [self._compile(p, "zh-tw") for p in prediction["zh"]],
             "en": [self._compile(p, "en") for p in prediction["en"]],
         }
+        legal = refusals["legal"]
+        self.legal = {
+            "zh": [self._compile(p, "zh-tw") for p in legal["zh"]],
+            "en": [self._compile(p, "en") for p in legal["en"]],
+        }
         noise = refusals["not_a_question"]
         self.noise = {
             kind: [self._compile(p, "zh-tw" if _CJK.search(p) else "en") for p in noise[kind]]
@@ -221,6 +254,7 @@ class QuestionAnalyzer:
             not_a_question=self._noise(text, norm),
             live_data=self._live(asking, family),
             prediction=next((p.pattern for c in asking for p in self.patterns.prediction[family] if p.search(c)), ""),
+            legal=next((p.pattern for c in asking for p in self.patterns.legal[family] if p.search(c)), ""),
             asking="，".join(o for c, o in pairs if c in asking) if len(asking) < len(clauses) else "",
             implied=tuple(dict.fromkeys(w for p, words in self.patterns.implied if p.search(norm) for w in words)),
         )
@@ -290,7 +324,13 @@ class QuestionAnalyzer:
                 previous = out.get(word)
                 if previous is None or (in_question and not previous.in_question):
                     out[word] = FocusTerm(
-                        word, z, latin, in_question, name=name, noun=latin or tag in NOUN_TAGS, written=written,
+                        word,
+                        z,
+                        latin,
+                        in_question,
+                        name=name,
+                        noun=latin or tag in NOUN_TAGS,
+                        written=written,
                         tag=tag,
                     )
         return list(out.values())

@@ -189,23 +189,55 @@ def ask(question: str, data_dir: Path | None, model: str | None, top_k: int | No
 
 
 @main.command(name="eval")
-@click.option("--split", type=click.Choice(["dev", "holdout"]), default="dev", show_default=True,
-              help="Which part of the question sets: dev (tuned on) or holdout (never tuned on).")
-@click.option("--suite", "suites", multiple=True, type=click.Choice(["sections", "answers", "refusals"]),
-              help="Only these suites (repeatable); default all three.")
-@click.option("--questions", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A section question file instead of tests/data/questions[_holdout].jsonl.")
-@click.option("--data", "data_folder", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              default=Path("tests/data"), show_default=True, help="Folder of the question sets.")
+@click.option(
+    "--split",
+    type=click.Choice(["dev", "holdout"]),
+    default="dev",
+    show_default=True,
+    help="Which part of the question sets: dev (tuned on) or holdout (never tuned on).",
+)
+@click.option(
+    "--suite",
+    "suites",
+    multiple=True,
+    type=click.Choice(["sections", "answers", "refusals"]),
+    help="Only these suites (repeatable); default all three.",
+)
+@click.option(
+    "--questions",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A section question file instead of tests/data/questions[_holdout].jsonl.",
+)
+@click.option(
+    "--data",
+    "data_folder",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=Path("tests/data"),
+    show_default=True,
+    help="Folder of the question sets.",
+)
 @data_dir_option
 @model_option
 @click.option("--baseline/--no-baseline", default=True, show_default=True, help="Also score the baselines.")
-@click.option("--tune", is_flag=True,
-              help="Fit the fusion weights, the refusal rule and thresholds and the answer-unit weights on dev; print the settings.")
+@click.option(
+    "--tune",
+    is_flag=True,
+    help="Fit the fusion weights, the refusal rule and thresholds and the answer-unit weights on dev; print the settings.",
+)
 @click.option("--quiet", is_flag=True, help="Figures only, without the list of misses and wrong answers.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def eval_(split: str, suites: tuple[str, ...], questions: Path | None, data_folder: Path, data_dir: Path | None,
-          model: str | None, baseline: bool, tune: bool, quiet: bool, as_json: bool) -> None:
+def eval_(
+    split: str,
+    suites: tuple[str, ...],
+    questions: Path | None,
+    data_folder: Path,
+    data_dir: Path | None,
+    model: str | None,
+    baseline: bool,
+    tune: bool,
+    quiet: bool,
+    as_json: bool,
+) -> None:
     """Quality on the question sets: section retrieval (hit@k, MRR, nDCG@5), answers judged
     answer by answer (a key fact in the answer and in its first sentence, per language and
     intent) and refusals (near-topic, far, noise; in-scope refused), beside the baselines.
@@ -217,9 +249,16 @@ def eval_(split: str, suites: tuple[str, ...], questions: Path | None, data_fold
 
     qs = _load_questions(questions) if questions else None
     engine = _engine(_settings(data_dir=data_dir, model=model))
-    outcome = run_evaluation(engine, qs, split=split, suites=suites or SUITES,
-                             files=EvalFiles(data_folder, questions), baseline=baseline, tune_first=tune,
-                             progress=_say)
+    outcome = run_evaluation(
+        engine,
+        qs,
+        split=split,
+        suites=suites or SUITES,
+        files=EvalFiles(data_folder, questions),
+        baseline=baseline,
+        tune_first=tune,
+        progress=_say,
+    )
     if as_json:
         click.echo(json.dumps(outcome.to_dict(), ensure_ascii=False, indent=1))
         return

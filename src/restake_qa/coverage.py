@@ -43,10 +43,6 @@ def _variants(word: str) -> set[str]:
     return out
 
 
-def _deletes(word: str) -> set[str]:
-    return {word[:i] + word[i + 1 :] for i in range(len(word))}
-
-
 class Coverage:
     """The vocabulary of a set of sections (all versions of the pages), for coverage checks."""
 
@@ -65,35 +61,51 @@ class Coverage:
             for other in others:
                 words.update(_LATIN_WORD.findall(other.lower()))
         self._latin = words | {stem(w) for w in words}
-        self._latin_deletes: dict[str, str] = {}
+        # every other way of saying a page word the glossary and the synonyms file know
+        self._forms = {
+            tools.normalize(f) for term in tools.glossary for f in (term.term, term.english, *term.aliases) if f
+        }
+        self._forms |= {tools.normalize(f) for word, others in tools.synonyms.items() for f in (word, *others)}
+        # one typo away: the page's words with one letter deleted, and where
+        self._latin_deletes: dict[str, set[int]] = {}
         for w in words:
             if len(w) >= 5:
-                for d in _deletes(w) | {w}:
-                    self._latin_deletes.setdefault(d, w)
-        self._cjk_near: set[str] = set()  # 3-grams of the page text with one character masked
+                for i in range(len(w)):
+                    self._latin_deletes.setdefault(w[:i] + w[i + 1 :], set()).add(i)
+        self._cjk_near: set[str] = set()  # 3-grams of the page text with the middle character masked
         for i in range(len(self._text) - 2):
             gram = self._text[i : i + 3]
-            if _CJK.fullmatch(gram[0]) and _CJK.fullmatch(gram[2]):
-                self._cjk_near.update(gram[:j] + "?" + gram[j + 1 :] for j in range(3))
+            if all(_CJK.fullmatch(c) for c in gram):
+                self._cjk_near.add(gram[0] + "?" + gram[2])
 
     def covered(self, term: FocusTerm) -> bool:
         word = term.text
         norm = self.tools.normalize(word)
-        if any(self.tools.normalize(said) == norm for said, _ in self.tools.expansions(word)):
+        if norm in self._forms:
             return True  # the whole term is another way of saying a page word (glossary, synonyms)
         if term.latin:
             variants = _variants(word)
-            if variants & self._latin or any(self.tools.expansions(v) for v in variants if len(v) > 3):
+            if variants & (self._latin | self._forms):
                 return True
-            if len(word) >= 5:  # one typo: a deletion, an insertion or a substitution
-                return word in self._latin_deletes or any(d in self._latin_deletes for d in _deletes(word))
+            if len(word) >= 5 and not term.name:  # one typo (a name must be exact: rsETH is not stETH)
+                return self._one_typo(word)
             return False
         if norm in self._text:
             return True
         if len(norm) >= 3 and self._parts_covered(norm):
             return True  # a compound of page words: 网络安全 = 网络 + 安全
-        if len(norm) == 3 and _CJK.search(norm):
-            return sum(norm[:j] + "?" + norm[j + 1 :] in self._cjk_near for j in range(3)) >= 1
+        if len(norm) == 3 and all(_CJK.fullmatch(c) for c in norm):
+            return norm[0] + "?" + norm[2] in self._cjk_near  # one typo in the middle: 中新化 → 中心化
+        return False
+
+    def _one_typo(self, word: str) -> bool:
+        """A page word is one letter away: a letter missing, one too many, or one replaced."""
+        if word in self._latin_deletes:
+            return True  # the question missed a letter
+        for i in range(len(word)):
+            shorter = word[:i] + word[i + 1 :]
+            if shorter in self._latin or i in self._latin_deletes.get(shorter, ()):
+                return True  # one letter too many, or one replaced at the same place
         return False
 
     def _parts_covered(self, norm: str) -> bool:

@@ -22,7 +22,9 @@ from .analysis import FocusTerm, QuestionAnalysis
 from .config import Settings
 from .coverage import Coverage
 
-REASONS = ("not_a_question", "live_data", "prediction", "not_covered", "no_match")
+REASONS = ("not_a_question", "live_data", "prediction", "legal", "not_covered", "no_match")
+#: Words commoner than this (Zipf) say nothing against the page, even when it never uses them.
+WEAK_ZIPF = 5.0
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ def strictness(term: FocusTerm, settings: Settings) -> str:
         return "strict"
     if term.zipf < (4.0 if term.latin else settings.focus_soft_zipf):
         return "soft"
-    return "weak" if term.zipf < settings.focus_soft_zipf else "none"
+    return "weak" if term.zipf < WEAK_ZIPF else "none"
 
 
 def decide(analysis: QuestionAnalysis, coverage: Coverage, confidence: float, settings: Settings) -> RefusalDecision:
@@ -62,6 +64,8 @@ def decide(analysis: QuestionAnalysis, coverage: Coverage, confidence: float, se
     if reason:
         return RefusalDecision(reason, tuple(t.written or t.text for t in uncovered), known)
     asked = [t for t in uncovered if t.in_question]
+    if not any(t.in_question and t.content for t in covered):
+        asked += [t for t in uncovered if not t.in_question and t.name]  # 「OKX 跟 Coinbase 的…，哪家比較好？」
     strict = [t for t in asked if strictness(t, settings) == "strict"]
     if strict:
         return RefusalDecision("not_covered", tuple(t.written or t.text for t in strict), known)
@@ -69,9 +73,9 @@ def decide(analysis: QuestionAnalysis, coverage: Coverage, confidence: float, se
     if soft and confidence < settings.focus_soft_margin:
         return RefusalDecision("not_covered", tuple(t.written or t.text for t in soft), known)
     matched = any(t.in_question for t in covered)
-    # a weak match with a content word the pages never use in a clause that asks (「Lido 是誰
-    # 創辦的？」: 創辦), or with nothing of the question on the pages at all
-    unmatched_ask = any(t.in_question and t.content for t in unused)
+    # a weak match with a noun the pages never use in a clause that asks ("Who founded Lido?":
+    # founded), or with nothing of the question on the pages at all
+    unmatched_ask = any(t.in_question and t.noun for t in unused)
     if confidence < 0 and (unmatched_ask or (not matched and (unused or analysis.intent == "other"))):
         return RefusalDecision("no_match", tuple(t.written or t.text for t in uncovered), known)
     return RefusalDecision("", tuple(t.written or t.text for t in uncovered), known)

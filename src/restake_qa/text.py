@@ -165,9 +165,12 @@ class TextTools:
         # ones anywhere in the normalised question.
         pairs: list[tuple[str, str]] = []
         for term in self.glossary:
-            pairs += [(alias, term.term) for alias in {*term.aliases, term.english} if alias]
+            # longest first, so that 解绑期 is found before 解绑 (and in the same order every run)
+            pairs += [
+                (alias, term.term) for alias in sorted({*term.aliases, term.english} - {""}, key=lambda a: (-len(a), a))
+            ]
         for word, others in self.synonyms.items():
-            pairs += [(other, word) for other in others]
+            pairs += [(other, word) for other in sorted(others, key=lambda o: (-len(o), o))]
         self._english: list[tuple[re.Pattern[str], str]] = []
         self._chinese: list[tuple[str, str]] = []
         for other, word in pairs:

@@ -37,6 +37,11 @@ REFUSALS = {
         "zh-cn": "页面不做预测，也不提供投资建议，所以我无法回答。",
         "en": "The page makes no predictions and gives no investment advice, so I can't answer that.",
     },
+    "legal": {
+        "zh-tw": "頁面不討論法律、監管或稅務問題，所以我無法回答。",
+        "zh-cn": "页面不讨论法律、监管或税务问题，所以我无法回答。",
+        "en": "The page doesn't discuss legal, regulatory or tax questions, so I can't answer that.",
+    },
     "not_a_question": {
         "zh-tw": "這看起來不是關於再質押的問題。請用一句話提問，例如「再質押有哪些風險？」",
         "zh-cn": "这看起来不是关于再质押的问题。请用一句话提问，例如“再质押有哪些风险？”",

@@ -66,26 +66,37 @@ class EvalOutcome:
     tuned: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"split": self.split, "index_version": self.index_version, **self.reports,
-                "tuned_settings": self.tuned or None}
+        return {
+            "split": self.split,
+            "index_version": self.index_version,
+            **self.reports,
+            "tuned_settings": self.tuned or None,
+        }
 
     def format(self, show_misses: bool = True) -> str:
         parts = [f"split: {self.split}   index: {self.index_version}"]
         if "sections" in self.reports:
             r = self.reports["sections"]
-            parts.append("== sections (retrieval)\n" + format_report(
-                r["product"] if show_misses else {**r["product"], "misses": []}, r["baseline"]))
+            parts.append(
+                "== sections (retrieval)\n"
+                + format_report(r["product"] if show_misses else {**r["product"], "misses": []}, r["baseline"])
+            )
         if "answers" in self.reports:
             r = self.reports["answers"]
-            parts.append("== answers (a key fact in the answer / in its first sentence)\n"
-                         + format_answer_report(r["product"], r["baseline"], show_wrong=show_misses))
+            parts.append(
+                "== answers (a key fact in the answer / in its first sentence)\n"
+                + format_answer_report(r["product"], r["baseline"], show_wrong=show_misses)
+            )
         if "refusals" in self.reports:
             parts.append("== refusals\n" + format_refusal_report(self.reports["refusals"], show_misses=show_misses))
         if self.tuned:
             lines = ["tuned settings (put them in config.py's defaults or the environment):"]
             for name, value in self.tuned.items():
-                lines.append(f"{ENV_PREFIX}{name.upper()}={value!r}" if isinstance(value, str)
-                             else f"{ENV_PREFIX}{name.upper()}={value}")
+                lines.append(
+                    f"{ENV_PREFIX}{name.upper()}={value!r}"
+                    if isinstance(value, str)
+                    else f"{ENV_PREFIX}{name.upper()}={value}"
+                )
             parts.append("\n".join(lines))
         return "\n\n".join(parts)
 
@@ -122,11 +133,18 @@ def run_evaluation(
     outcome = EvalOutcome(split, snap.index.version)
 
     def fresh(settings_changes: dict[str, Any]) -> Retriever:
-        return Retriever(snap.index, engine.embedder, engine.tools, engine.settings.replace(**settings_changes),
-                         analyzer=retriever.analyzer)
+        return Retriever(
+            snap.index,
+            engine.embedder,
+            engine.tools,
+            engine.settings.replace(**settings_changes),
+            analyzer=retriever.analyzer,
+        )
 
-    section_questions = list(questions) if questions is not None else (
-        load_questions(files.sections(split)) if "sections" in suites else []
+    section_questions = (
+        list(questions)
+        if questions is not None
+        else (load_questions(files.sections(split)) if "sections" in suites else [])
     )
     answer_cases = load_answer_cases(files.answers, split) if "answers" in suites or tune_first else []
     refusal_cases = load_refusal_cases(files.refusals, split) if "refusals" in suites or tune_first else []
@@ -136,11 +154,15 @@ def run_evaluation(
         outcome.tuned.update(tune(section_questions or load_questions(files.sections("dev")), retriever, progress))
         retriever = fresh(outcome.tuned)
         progress("choosing the focus-term thresholds of refusals…")
-        asked = [(c.question, c.in_scope, c.lang) for c in refusal_cases] + [(c.question, True, c.lang) for c in answer_cases]
+        asked = [(c.question, c.in_scope, c.lang) for c in refusal_cases] + [
+            (c.question, True, c.lang) for c in answer_cases
+        ]
         outcome.tuned.update(tune_focus_thresholds(observe(asked, retriever), retriever))
         retriever = fresh(outcome.tuned)
         progress("fitting the answer-unit weights…")
-        outcome.tuned["answer_unit_weights"] = format_weights(fit_unit_weights(collect_units(answer_cases, retriever, matcher)))
+        outcome.tuned["answer_unit_weights"] = format_weights(
+            fit_unit_weights(collect_units(answer_cases, retriever, matcher))
+        )
         retriever = fresh(outcome.tuned)
 
     def ask(question: str) -> dict[str, Any]:

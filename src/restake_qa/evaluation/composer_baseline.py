@@ -54,9 +54,10 @@ def similarity_answer(retriever: Retriever, question: str, limit: int = 3, max_s
         if picked and choice[0] + (0.08 if follows else 0.0) < first - (0.0 if choice[3] else 0.2):
             continue
         grams = _bigrams(choice[2].text)
-        if picked and (len(choice[2].text) < 6 or any(
-            len(grams & _bigrams(p[2].text)) / max(len(grams | _bigrams(p[2].text)), 1) > 0.6 for p in picked
-        )):
+        if picked and (
+            len(choice[2].text) < 6
+            or any(len(grams & _bigrams(p[2].text)) / max(len(grams | _bigrams(p[2].text)), 1) > 0.6 for p in picked)
+        ):
             continue
         picked.append(choice)
     picked.sort(key=lambda x: (x[3], x[2].start))
