@@ -113,7 +113,7 @@ class Coverage:
         parts = [w for w in self.tools.tokenizer.cut_for_search(norm, HMM=False) if 2 <= len(w) < len(norm)]
         if not parts or not all(p in self._text for p in parts):
             return False
-        seen = set()
+        seen: set[int] = set()
         for p in parts:
             at = norm.find(p)
             while at >= 0:
