@@ -15,13 +15,14 @@ from ..refusal import decide
 from ..retrieval import Retriever
 
 GRID = {
-    "focus_strict_zipf": (3.5, 3.8, 4.0, 4.2, 4.5),
-    "focus_strict_zipf_latin": (2.4, 2.7, 3.0, 3.2),
-    "focus_soft_zipf": (4.6, 4.8, 5.0, 5.2),
-    "focus_soft_margin": (0.0, 1.0, 2.0, 3.0, 4.0),
+    "focus_strict_zipf": (2.5, 3.0, 3.5, 4.0),
+    "focus_strict_zipf_latin": (1.5, 2.0, 2.4, 2.7),
+    "focus_soft_zipf": (4.0, 4.3, 4.6, 5.0),
+    "focus_soft_margin": (0.0, 1.5, 3.0, 4.5),
 }
-#: How much one in-scope question refused costs against one out-of-scope question answered.
-FALSE_REFUSAL_COST = 3.0
+#: How much one in-scope question refused costs against one out-of-scope question answered:
+#: a wrong refusal fails a reader the page could have helped, so it weighs more.
+FALSE_REFUSAL_COST = 6.0
 
 
 @dataclass(frozen=True)
