@@ -75,19 +75,19 @@ class Settings:
         "Linear rule over the best raw cosines, lexical score and coverage; the question is refused when it sums below 0 (`restake-qa eval --tune` fits it).",
     )
     focus_strict_zipf: float = _setting(
-        3.5,
+        2.5,
         "A name, or a Chinese noun rarer than this in general language (wordfreq Zipf), that the pages never use makes a question unanswerable on its own (see refusal.py).",
     )
     focus_strict_zipf_latin: float = _setting(
-        2.4,
+        1.5,
         "The same for a Latin-script word that is not written as a name (English has more rare everyday words than Chinese nouns).",
     )
     focus_soft_zipf: float = _setting(
-        4.6,
+        4.0,
         "Focus terms commoner than this (Zipf) never decide a refusal; between the two values an unused one refuses only with weak similarity.",
     )
     focus_soft_margin: float = _setting(
-        3.0,
+        0.0,
         "How far above 0 the similarity rule must sum for a question with a moderately informative unused term to be answered.",
     )
     query_cache_size: int = _setting(1024, "Query embeddings kept in memory (LRU); 0 disables the cache.")
