@@ -96,7 +96,7 @@ class Settings:
     # operating it: the question log, reader feedback and page uploads (see README, "Operating it")
     question_log: bool = _setting(
         True,
-        "Record each question asked through /api/answer (text, language, outcome, top section, index version, time; never an IP address or cookie) in <data_dir>/questions.sqlite, with reader feedback; false turns both off.",
+        "Record each question asked through /api/answer (text, language, outcome, top section, index version, time; never an IP address or cookie) in questions.sqlite in the data folder, with reader feedback; false turns both off.",
     )
     question_log_days: int = _setting(
         90, "Days a logged question and its feedback are kept; older rows are deleted. 0 keeps them."
