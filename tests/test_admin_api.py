@@ -34,7 +34,7 @@ TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 PAGE = "restaking.zh-tw.md"
 OLD_SENTENCE = "再質押是指質押者使用他們已經質押的 ETH 來保護其他去中心化服務。"
-NEW_SENTENCE = "再質押讓質押者把已經質押的 ETH 再拿去保護其他去中心化服務。"
+NEW_SENTENCE = "再質押是指質押者運用已經質押的 ETH，來保護更多其他的去中心化服務。"
 ORIGINAL = (CORPUS / PAGE).read_text("utf-8")
 
 

@@ -533,7 +533,7 @@
       summaryLine.append(title, " ", el("span", "mono muted", s.anchor ? `#${s.anchor}` : "(top)"), " ",
         el("span", "muted small", `${s.chunks.length} chunks · ${s.sentences.length} sentences · lines ${s.lines[0]}–${s.lines[1]}`));
       details.append(summaryLine);
-      details.append(el("h4", null, "Chunks"));
+      details.append(el("h3", "sub", "Chunks"));
       const chunks = el("ol", "chunks");
       chunks.lang = lang;
       chunks.append(...s.chunks.map((c) => {
@@ -541,7 +541,7 @@
         li.append(" ", el("span", "muted small", `${c.tokens} tokens`));
         return li;
       }));
-      details.append(chunks, el("h4", null, "Sentences an answer may quote"));
+      details.append(chunks, el("h3", "sub", "Sentences an answer may quote"));
       const sentences = el("ol", "sentences");
       sentences.lang = lang;
       sentences.append(...s.sentences.map((x) => el("li", null, x)));
