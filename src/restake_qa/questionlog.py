@@ -5,7 +5,7 @@ data folder: the text, its language, answered or refused (and why), the nearest 
 score, the index version and the time — never an IP address, a cookie or anything else about
 the reader. A reader's thumbs up/down (``POST /api/feedback``) is stored on the same row.
 
-Writes never happen on the request path: :meth:`QuestionLog.record_answer` puts the answer on a
+Writes never happen on the request path: :meth:`QuestionLog.record_answer` puts the row on a
 bounded queue and returns its id at once; one writer thread (started on demand, gone after a
 quiet spell) commits batches in WAL mode. When the queue is full the entry is dropped and
 counted, never waited for. Rows older than the retention period are deleted when the writer
@@ -111,9 +111,10 @@ class QuestionLog:
 
     # writing (request path: a queue put) ------------------------------------------------------
     def record_answer(self, question: str, body: dict[str, Any]) -> str | None:
-        """Queue the answer for the log; its id, or None when the queue is full (dropped)."""
+        """Queue the answer for the log; its id, or None when the queue is full (dropped). Only
+        the row is queued (a few small fields), never the whole answer."""
         answer_id = uuid.uuid4().hex
-        if not self._put(("answer", (answer_id, time.time(), question, body))):
+        if not self._put(("answer", entry_from_answer(answer_id, time.time(), question, body))):
             return None
         with self._lock:
             self._recent[answer_id] = None
@@ -210,10 +211,8 @@ class QuestionLog:
         try:
             for kind, values in batch:  # in order: an answer's row exists before its feedback
                 if kind == "answer":
-                    answer_id, asked_at, question, body = values
                     db.execute(
-                        "INSERT OR REPLACE INTO questions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,NULL,NULL)",
-                        entry_from_answer(answer_id, asked_at, question, body),
+                        "INSERT OR REPLACE INTO questions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,NULL,NULL)", values
                     )
                 else:
                     db.execute("UPDATE questions SET feedback = ?, feedback_at = ? WHERE id = ?", values)
