@@ -339,7 +339,7 @@ def markdown(results: dict[str, Any]) -> str:
             ],
         )
         lines += [
-            f"On ÷ off: {r['ratio_on_vs_off']}. `QuestionLog.record_answer` alone (a queue put): "
+            f"On ÷ off: {r['ratio_on_vs_off']}. `QuestionLog.record_answer` alone (the row and a queue put): "
             f"p50 {r['record_answer_us'].get('p50')} µs, p99 {r['record_answer_us'].get('p99')} µs.",
             "",
         ]

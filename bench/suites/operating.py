@@ -15,7 +15,7 @@ def bench_question_log(ctx: Context) -> dict[str, Any]:
     JSON) over the real index, with the question log on and off, interleaved question by
     question so that both see the same machine; query cache off. Rounds alternate which goes
     first. Also the cost of ``QuestionLog.record_answer`` alone (the only work the log adds to
-    a request: a queue put)."""
+    a request: the row's few fields and a queue put)."""
     from restake_qa import create_app
     from restake_qa.questionlog import QuestionLog
 
