@@ -20,11 +20,16 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Debian's Chromium and CJK fonts for the playwright tests (playwright's own download does not work here).
+# Debian's Chromium and CJK fonts for the playwright tests (playwright's own download does not work here),
+# and axe-core (npm) for their accessibility checks, into node_modules/.
+AXE_CORE ?= 4.14.1
 browser:
 	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "noto.*cjk"; then \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y chromium fonts-noto-cjk; \
+	fi
+	@if [ ! -f node_modules/axe-core/axe.min.js ]; then \
+	  npm install --no-save --no-package-lock --no-audit --no-fund axe-core@$(AXE_CORE); \
 	fi
 
 serve: install
@@ -47,4 +52,4 @@ bench: install
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .restake-qa test-artifacts .pytest_cache .hypothesis
+	rm -rf $(VENV) .restake-qa test-artifacts .pytest_cache .hypothesis node_modules

@@ -324,4 +324,23 @@ def markdown(results: dict[str, Any]) -> str:
                 for r in results["serving"]["rows"]
             ],
         )
+    if "questionlog" in results:
+        r = results["questionlog"]
+        lines += [
+            f"## The question log's cost (POST /api/answer in-process, {r['questions']} questions × {r['rounds']} rounds, "
+            "interleaved, query cache off)",
+            "",
+        ]
+        lines += _table(
+            ["question log", "p50 ms (median of rounds)", "p95 ms", "p99 ms"],
+            [
+                ["on", r["median_p50_on_ms"], r["on"].get("p95"), r["on"].get("p99")],
+                ["off", r["median_p50_off_ms"], r["off"].get("p95"), r["off"].get("p99")],
+            ],
+        )
+        lines += [
+            f"On ÷ off: {r['ratio_on_vs_off']}. `QuestionLog.record_answer` alone (the row and a queue put): "
+            f"p50 {r['record_answer_us'].get('p50')} µs, p99 {r['record_answer_us'].get('p99')} µs.",
+            "",
+        ]
     return "\n".join(lines)

@@ -6,7 +6,7 @@
 
 Writes ``bench/results/bench-<time>.json`` and ``.md`` (and ``latest.json``/``latest.md``);
 progress goes to stderr. bench/README.md explains every figure. Sections, in run order:
-levers, stages, build, lengths, drcd, scale, http, serving.
+levers, stages, build, lengths, drcd, scale, http, serving, questionlog.
 """
 
 from __future__ import annotations
@@ -29,9 +29,10 @@ from context import Context
 from report import markdown, targets
 from suites.builds import bench_build, bench_drcd, bench_scale
 from suites.model import bench_lengths, bench_levers, bench_stages
+from suites.operating import bench_question_log
 from suites.serving import bench_http, bench_serving
 
-SECTIONS = ("levers", "stages", "build", "lengths", "drcd", "scale", "http", "serving")
+SECTIONS = ("levers", "stages", "build", "lengths", "drcd", "scale", "http", "serving", "questionlog")
 
 
 def meta(quick: bool) -> dict[str, Any]:
@@ -81,6 +82,7 @@ def main() -> int:
         "scale": bench_scale,
         "http": bench_http,
         "serving": bench_serving,
+        "questionlog": bench_question_log,
     }
     started = time.monotonic()
     try:

@@ -238,6 +238,8 @@
         .map((s) => ({ title: str(s.title), anchor: str(s.anchor), url: str(s.url) })),
       language: str(body.language),
       resolved_question: str(body.resolved_question),
+      answer_id: str(body.answer_id),
+      feedback: body.feedback === "up" || body.feedback === "down" ? body.feedback : "",
     };
   }
 
@@ -432,6 +434,7 @@
       setTimeout(() => { copy.textContent = t().copy; }, 2000);
     });
     actions.append(copy);
+    addFeedback(actions, r);
     bubble.append(actions);
     return bubble;
   }
@@ -511,6 +514,59 @@
       out.push(marker);
     }
     return out;
+  }
+
+  // reader feedback: thumbs up/down on a logged answer (POST api/feedback with its answer_id) --
+  const FEEDBACK_TEXT = {
+    "zh-tw": { up: "這個回答有幫助", down: "這個回答沒有幫助", thanks: "謝謝您的回饋！", failed: "回饋沒有送出，請再試一次。" },
+    "zh-cn": { up: "这个回答有帮助", down: "这个回答没有帮助", thanks: "谢谢您的反馈！", failed: "反馈没有发送，请再试一次。" },
+    en: { up: "This answer helped", down: "This answer did not help", thanks: "Thanks for the feedback!", failed: "The feedback was not sent; please try again." },
+  };
+  const THUMB = "M2 21h4V9H2v12zm20-11a2 2 0 0 0-2-2h-6.3l1-4.6v-.3c0-.4-.2-.8-.4-1.1L13.2 1 6.6 7.6c-.4.4-.6.9-.6 1.4v10a2 2 0 0 0 2 2h9c.8 0 1.5-.5 1.8-1.2l3-7.1c.1-.2.2-.5.2-.7v-2z";
+
+  function addFeedback(actions, r) {
+    if (!r.answer_id) return; // the server keeps no log: nothing to vote on
+    const words = FEEDBACK_TEXT[lang] || FEEDBACK_TEXT["zh-tw"];
+    const status = el("span", "feedback-status muted");
+    status.setAttribute("role", "status");
+    const buttons = ["up", "down"].map((vote) => {
+      const button = el("button", `ghost small feedback ${vote}`);
+      button.type = "button";
+      button.dataset.vote = vote;
+      button.setAttribute("aria-label", words[vote]);
+      button.title = words[vote];
+      button.setAttribute("aria-pressed", String(r.feedback === vote));
+      const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+      svg.setAttribute("viewBox", "0 0 24 24");
+      svg.setAttribute("width", "16");
+      svg.setAttribute("height", "16");
+      svg.setAttribute("aria-hidden", "true");
+      svg.setAttribute("focusable", "false");
+      const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
+      path.setAttribute("d", THUMB);
+      path.setAttribute("fill", "currentColor");
+      if (vote === "down") svg.setAttribute("transform", "rotate(180)");
+      svg.append(path);
+      button.append(svg);
+      button.addEventListener("click", async () => {
+        try {
+          const res = await fetch("api/feedback", {
+            method: "POST",
+            headers: { "Content-Type": "application/json", Accept: "application/json" },
+            body: JSON.stringify({ answer_id: r.answer_id, vote }),
+          });
+          if (!res.ok) throw new Error(String(res.status));
+          r.feedback = vote;
+          for (const b of buttons) b.setAttribute("aria-pressed", String(b.dataset.vote === vote));
+          status.textContent = words.thanks;
+          saveThread();
+        } catch {
+          status.textContent = words.failed;
+        }
+      });
+      return button;
+    });
+    actions.append(...buttons, status);
   }
 
   function renderSources(citations) {

@@ -48,6 +48,7 @@ from .index import (
     write_build,
 )
 from .retrieval import Retriever
+from .sources import read_sources, write_sources
 from .text import TextTools, load_text_tools
 
 KEEP_BUILDS = 3
@@ -148,6 +149,7 @@ def build_index(
     # Parse first: bad input fails before the lock, the cache or any folder is touched.
     content_hash = corpus_hash(corpus_dir)
     sections = load_corpus(corpus_dir)
+    sources = read_sources(corpus_dir, content_hash)  # kept in the build, for a rollback of the content
     with build_lock(data_dir, wait=wait, progress=say):
         _clean_leftovers(data_dir, say)
         live = live_manifest(data_dir)
@@ -201,6 +203,10 @@ def build_index(
         staging.mkdir(parents=True)
         try:
             say(f"writing build {version}")
+            if sources is None:
+                say("the corpus changed while it was read: this build keeps no copy of its sources")
+            else:
+                write_sources(staging, sources)
             write_build(
                 staging,
                 version,
@@ -208,6 +214,7 @@ def build_index(
                 chunker=chunker,
                 corpus_sha256=content_hash,
                 previous=previous,
+                changes=changes,
                 model={
                     "id": embedder.model_id,
                     "source": embedder.source,
@@ -415,8 +422,12 @@ def _prune(data_dir: Path, keep: set[str]) -> None:
         shutil.rmtree(trash, ignore_errors=True)
 
 
-def rollback(data_dir: Path, expected_model: str | None = None) -> str:
-    """Make the build before the live one live again; returns its version."""
+def rollback(
+    data_dir: Path, expected_model: str | None = None, before_publish: Callable[[Path], None] | None = None
+) -> str:
+    """Make the build before the live one live again; returns its version. ``before_publish``
+    is called with that build's folder under the lock, once it has loaded (e.g. to restore
+    its sources into the corpus)."""
     with build_lock(data_dir):
         live = live_manifest(data_dir)
         if not live:
@@ -425,5 +436,7 @@ def rollback(data_dir: Path, expected_model: str | None = None) -> str:
         if not previous or not (builds_dir(data_dir) / previous).is_dir():
             raise IndexLoadError(f"index {live['version']} has no earlier build kept to roll back to")
         load_index_folder(builds_dir(data_dir) / previous, expected_model=expected_model)
+        if before_publish is not None:
+            before_publish(builds_dir(data_dir) / previous)
         publish(data_dir, previous)
         return str(previous)

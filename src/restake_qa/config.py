@@ -109,7 +109,19 @@ class Settings:
         600, "Requests per minute one client address may make to the API; 0 disables the limit."
     )
     reload_interval: float = _setting(1.0, "Seconds between checks for a newly published index.")
-    admin_token: str = _setting("", "Bearer token for POST /api/reindex; empty disables the endpoint.")
+    admin_token: str = _setting(
+        "",
+        "Bearer token for the admin console (/admin) and the admin API (/api/reindex, /api/admin/…); empty disables them.",
+    )
+    # operating it: the question log, reader feedback and page uploads (see README, "Operating it")
+    question_log: bool = _setting(
+        True,
+        "Record each question asked through /api/answer (text, language, outcome, top section, index version, time; never an IP address or cookie) in questions.sqlite in the data folder, with reader feedback; false turns both off.",
+    )
+    question_log_days: int = _setting(
+        90, "Days a logged question and its feedback are kept; older rows are deleted. 0 keeps them."
+    )
+    upload_max_bytes: int = _setting(262144, "Largest page file the admin console accepts, in bytes.")
     # the OpenAI-compatible API (/v1)
     openai_api_key: str = _setting(
         "", "Bearer token clients of /v1 (the OpenAI-compatible API) must send; empty means none is needed."

@@ -443,3 +443,53 @@ def _table_rows(rows: list[tuple[int, list[str]]], draft: _Draft) -> None:
             row += f"{name}：{cell}" if name else cell
         draft.add(row, Block("row", table=table, cells=tuple(cells[: len(header)])))
         draft.last_line = line_no
+
+
+# a page's parse with its warnings (for the console's preview) -----------------------------------
+#: MDX components this parser knows (their text is content, or they are widgets it drops).
+KNOWN_COMPONENTS = {"Alert", "AlertContent", "AlertDescription", "AlertEmoji", "AlertTitle", "ButtonLink", "Link"}
+KNOWN_COMPONENTS |= {*ATTACHMENT_ATTRIBUTES, "TabbedSection", "RestakingList", "Divider", "CardGrid", "ExpandableCard"}
+_COMPONENT = re.compile(r"<([A-Z][\w.]*)")
+
+
+@dataclass(frozen=True)
+class CorpusWarning:
+    source: str
+    line: int
+    kind: str  # unknown_component, duplicate_anchor, heading_without_anchor, empty_section, …
+    message: str
+
+
+@dataclass(frozen=True)
+class PageParse:
+    sections: list[Section]
+    warnings: list[CorpusWarning]
+
+
+def parse_page_report(text: str, source: str, config: CorpusConfig | None = None) -> PageParse:
+    """:func:`parse_page` and what a person should look at: unknown components, headings
+    without or with a repeated ``{#anchor}``, sections without text."""
+    sections = parse_page(text, source, config)
+    warnings: list[CorpusWarning] = []
+    lines = text.lstrip("\ufeff").replace("\r\n", "\n").split("\n")
+    start = next((i + 1 for i in range(1, len(lines)) if lines[i].startswith("---")), 0) if lines[0] == "---" else 0
+    seen: set[str] = set()
+    fenced = False
+    for n, line in enumerate(lines[start:], start + 1):
+        fenced = fenced != line.lstrip().startswith("```")
+        heading = None if fenced else _HEADING.match(line.strip())
+        if heading:
+            anchor, title = heading.group(3), heading.group(2)
+            kind = "duplicate_anchor" if anchor in seen else "" if anchor else "heading_without_anchor"
+            if kind:
+                what = f"{{#{anchor}}} is used twice" if anchor else f"heading {title!r} has no {{#anchor}}"
+                warnings.append(CorpusWarning(source, n, kind, what + "; it cannot be linked to"))
+            seen.add(anchor or "")
+        for name in _COMPONENT.findall(line):
+            if name not in KNOWN_COMPONENTS:
+                message = f"<{name}> is an unknown component; its content is not indexed"
+                warnings.append(CorpusWarning(source, n, "unknown_component", message))
+    for s in sections:
+        if s.anchor and not s.text.strip():
+            warnings.append(CorpusWarning(source, s.lines[0], "empty_section", f"section {s.anchor!r} has no text"))
+    return PageParse(sections, sorted(warnings, key=lambda w: w.line))

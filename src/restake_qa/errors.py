@@ -61,3 +61,16 @@ class BuildError(RestakeQAError, RuntimeError):
 
     status = 500
     code = "build_failed"
+
+
+class UploadError(RestakeQAError, ValueError):
+    """A page upload the console refuses (bad name, type, size or content, or a conflict); the
+    message says what to send instead. Nothing was written."""
+
+    status = 400
+    code = "bad_upload"
+
+    def __init__(self, message: str, status: int = 400, code: str = "bad_upload") -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code

@@ -12,6 +12,7 @@ Layout of the data folder::
         chunks.jsonl            row i = FAISS id i
         sections.json           the table of contents
         sentences.jsonl         the quotable sentences; row i = row i of sentences.npy
+        sources/                the corpus files it was built from (a rollback restores them)
         vectors.faiss           inner-product index over normalised chunk embeddings
         sentences.npy           sentence embeddings
         headings.npy            row i: the embedding of section i's English name
@@ -162,6 +163,7 @@ def write_build(
     chunker: ChunkerSettings,
     corpus_sha256: str,
     previous: str | None,
+    changes: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write a complete build into ``folder``, the manifest (with every file's checksum) last."""
     import faiss
@@ -194,6 +196,7 @@ def write_build(
         "lexical": {"library": "bm25s", "tokens": "jieba words of OpenCC tw2sp, lower-cased"},
         "vector_index": "flat-ip" if len(content.chunks) <= EXACT_SEARCH_LIMIT else "hnsw-ip",
         "corpus_sha256": corpus_sha256,
+        "changes": changes,  # sections added, changed, removed against `previous` (the console shows them)
         "counts": {
             "sections": len(content.sections),
             "chunks": len(content.chunks),

@@ -7,8 +7,6 @@ on first use and shared by all threads of the process.
 
 from __future__ import annotations
 
-import hmac
-import json
 import re
 import threading
 import time
@@ -21,14 +19,22 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException
 
+from .admin import admin_api, admin_page
 from .config import Settings, load_settings
 from .embedding import Embedder
 from .errors import RestakeQAError
+from .feedback import feedback_api, record_answer
 from .openai_api import openai_blueprint
 from .service import Engine, ReindexJobs
+from .webcore import ApiError, Operator, page_response, require_admin, web_dir
+from .webcore import json_body as _json_body
 
 api = Blueprint("api", __name__, url_prefix="/api")
 pages = Blueprint("pages", __name__)
+# the operator's side (admin.py, feedback.py): nested, so the API's rate limit covers it too
+api.register_blueprint(admin_api)
+api.register_blueprint(feedback_api)
+pages.register_blueprint(admin_page)
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 _EXTENSION = "restake_qa"
@@ -38,18 +44,6 @@ ENGINE_RETRY_SECONDS = 30.0
 #: Routes the rate limit does not count: cheap reads the chat page needs (the glossary for
 #: its tooltips, the table of contents, its limits) and health checks.
 UNLIMITED_ENDPOINTS = {"api.health", "api.openapi", "api.glossary", "api.sections", "api.limits"}
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.extra = status, code, message, extra
-
-
-def web_dir() -> Path:
-    """The chat page's files: inside the installed package, else the repository's web/."""
-    packaged = Path(__file__).parent / "web"
-    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "web"
 
 
 class RateLimiter:
@@ -108,7 +102,8 @@ def create_app(
     app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions[_EXTENSION] = AppState(settings, engine=engine, embedder=embedder)
+    app.extensions[_EXTENSION] = state = AppState(settings, engine=engine, embedder=embedder)
+    Operator.attach(app, settings, engine=get_engine, jobs=state.jobs)
     app.register_blueprint(api)
     app.register_blueprint(pages)
     app.register_blueprint(openai_blueprint(settings, get_engine, app.extensions[_EXTENSION].rate.check))
@@ -197,19 +192,6 @@ def _limit_rate() -> None:
 
 
 # validation ----------------------------------------------------------------------------------
-def _json_body() -> dict[str, Any]:
-    if request.mimetype != "application/json":
-        raise ApiError(415, "unsupported_media_type", "send the request as Content-Type: application/json")
-    raw = request.get_data(cache=False)
-    try:
-        body = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise ApiError(400, "invalid_json", "the body is not valid UTF-8 JSON") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_body", 'the body must be a JSON object like {"question": "…"}')
-    return body
-
-
 def _text_field(value: Any, name: str, limit: int, required: bool = True) -> str:
     if value is None and not required:
         return ""
@@ -258,6 +240,7 @@ def answer() -> Response:
     body = result.to_dict()
     body["took_ms"] = round((time.perf_counter() - started) * 1000, 2)
     body["index_version"] = version
+    body["answer_id"] = record_answer(question, body)
     return jsonify(body)
 
 
@@ -328,15 +311,7 @@ def openapi() -> Response:
 
 # reindex -------------------------------------------------------------------------------------
 def _require_admin() -> None:
-    token = _state().settings.admin_token
-    if not token:
-        raise ApiError(
-            403, "reindex_disabled", "reindexing over the API is off; set RESTAKE_QA_ADMIN_TOKEN to enable it"
-        )
-    given = request.headers.get("Authorization", "")
-    expected = f"Bearer {token}"
-    if not hmac.compare_digest(given.encode(), expected.encode()):
-        raise ApiError(401, "unauthorized", "send Authorization: Bearer <RESTAKE_QA_ADMIN_TOKEN>")
+    require_admin(_state().settings.admin_token, "reindex_disabled", "reindexing over the API")
 
 
 @api.post("/reindex")
@@ -367,19 +342,7 @@ def reindex_status(job_id: str) -> Response:
     return jsonify(job)
 
 
-# the chat page -------------------------------------------------------------------------------
-# The page only loads its own files and talks to its own API; even a rendering bug that let
-# data reach the DOM as HTML could then not run a script.
-_PAGE_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
-
-
+# the chat page (strict CSP: see webcore.PAGE_CSP) ----------------------------------------------
 @pages.get("/")
 def index_page() -> Response:
-    response = send_from_directory(web_dir(), "index.html")
-    response.headers["Content-Security-Policy"] = _PAGE_CSP
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
+    return page_response("index.html")
