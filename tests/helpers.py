@@ -86,7 +86,10 @@ class LiveServer:
                 for dispatcher in list(server._map.values()):
                     dispatcher.close()
 
-            server.trigger.pull_trigger(close_all)
+            try:
+                server.trigger.pull_trigger(close_all)
+            except OSError:  # the loop already closed its trigger (it is ending): close from here
+                close_all()
             thread.join(timeout=5)
             server.task_dispatcher.shutdown()
         self._server = self._thread = None

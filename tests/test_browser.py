@@ -188,7 +188,7 @@ def test_question_gets_cited_answer_with_snippets_terms_and_copy(page, live_serv
     reply.locator("button.copy").click()
     expect()(reply.locator("button.copy")).to_have_text("已複製")
     copied = page.evaluate("navigator.clipboard.readText()")
-    assert copied.startswith(body["sentences"][0]["text"]) and cited["url"] in copied
+    assert copied.startswith(body["lead"]) and body["items"][0]["text"] in copied and cited["url"] in copied
 
 
 @browser_test

@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 
 from restake_qa.evaluation import Question, Ranking, evaluate, format_report, load_questions, product_system
+from restake_qa.evaluation.answers import AnswerCase, FactMatcher, evaluate_answers, judge, load_answer_cases
+from restake_qa.evaluation.refusals import evaluate_refusals, load_refusal_cases
 from restake_qa.evaluation.tuning import FeatureSet, fit_refusal_rule, tune_weights
 from restake_qa.retrieval import FEATURES, REFUSAL_INPUTS
 
-from helpers import QUESTIONS
+from helpers import QUESTIONS, ROOT
 
 BAR = {"hit@1": 0.90, "hit@3": 0.97, "mrr": 0.93}
 
@@ -109,3 +111,73 @@ def test_product_beats_the_plain_baseline(real_engine):
     baseline = evaluate(questions, baseline_system(snap.index.sections, real_engine.embedder))["overall"]
     assert product["hit@1"] >= baseline["hit@1"] + 0.2
     assert product["mrr"] > baseline["mrr"]
+
+
+# answers and refusals ------------------------------------------------------------------------
+ANSWERS = ROOT / "tests" / "data" / "answers.jsonl"
+REFUSALS = ROOT / "tests" / "data" / "refusals.jsonl"
+#: The dev-set figures this code reaches (README "Measured quality"); a change that answers
+#: worse fails here. Held-out figures are reported, never guarded on: they are not tuned on.
+ANSWER_BAR = {"answer_accuracy": 0.70, "first_sentence_accuracy": 0.56}
+ANSWER_BAR_PER_LANGUAGE = {"answer_accuracy": 0.60, "first_sentence_accuracy": 0.45}
+REFUSAL_BAR = {"out_of_scope_refused": 0.87, "near_refused": 0.80, "in_scope_refused_max": 0.04}
+
+
+def test_a_fact_is_found_across_scripts_widths_and_quotes(tools):
+    m = FactMatcher(tools.to_simplified)
+    assert m.found(["罰款（或「罰沒」）"], "罚款（或“罚没”）：就像 ETH 质押一样")
+    assert m.found(["No minimum ETH"], "質押：no  minimum eth")
+    assert m.found(["ＡＶＳ 獎勵"], "AVS 奖励")
+    assert not m.found(["無最低 ETH 限制"], "低風險等級")
+
+
+def test_judging_an_answer_all_any_and_first_sentence(tools):
+    m = FactMatcher(tools.to_simplified)
+    case = AnswerCase("x", "q", "zh-tw", "list", ("s",), (("甲",), ("乙",)), (("丙",),), "dev")
+    both = {"refused": False, "items": [{"text": "丙與甲"}, {"text": "乙"}]}
+    assert judge(case, both, m).correct and judge(case, both, m).first_correct
+    missing = {"refused": False, "items": [{"text": "丁"}, {"text": "甲丙"}]}
+    verdict = judge(case, missing, m)
+    assert not verdict.correct and not verdict.first_correct and verdict.missing == ("乙",)
+    refused = {"refused": True, "items": []}
+    assert not judge(case, refused, m).correct and judge(case, refused, m).refused
+
+
+def test_question_sets_are_split_and_cover_every_language_intent_and_scope():
+    cases = load_answer_cases(ANSWERS)
+    assert len(cases) >= 150 and sum(c.split == "holdout" for c in cases) >= 60
+    for lang in ("zh-tw", "zh-cn", "en"):
+        for split in ("dev", "holdout"):
+            assert {c.intent for c in cases if c.lang == lang and c.split == split} == {
+                "definition",
+                "list",
+                "yes_no",
+                "comparison",
+                "how_to",
+                "reason",
+                "quantity",
+                "who",
+            }
+    refusals = load_refusal_cases(REFUSALS)
+    out = [c for c in refusals if not c.in_scope]
+    assert len(out) >= 80 and sum(c.scope == "near" for c in out) >= 40
+    assert {c.split for c in refusals} == {"dev", "holdout"}
+
+
+@pytest.mark.slow
+def test_answers_and_refusals_meet_the_bar_on_the_dev_sets(real_engine, tools):
+    def ask(question: str) -> dict:
+        return real_engine.answer(question)[0].to_dict()
+
+    answers = evaluate_answers(load_answer_cases(ANSWERS, "dev"), ask, FactMatcher(tools.to_simplified))
+    print(json.dumps({k: v for k, v in answers.items() if k != "wrong"}, indent=1, ensure_ascii=False))
+    for name, floor in ANSWER_BAR.items():
+        assert answers["overall"][name] >= floor, (name, answers["overall"], answers["wrong"])
+    for lang, m in answers["by_language"].items():
+        for name, floor in ANSWER_BAR_PER_LANGUAGE.items():
+            assert m[name] >= floor, (lang, name, m)
+    refusals = evaluate_refusals(load_refusal_cases(REFUSALS, "dev"), ask)
+    overall = refusals["overall"]
+    assert overall["out_of_scope_refused"] >= REFUSAL_BAR["out_of_scope_refused"], refusals["misses"]
+    assert overall["near_refused"] >= REFUSAL_BAR["near_refused"], refusals["misses"]
+    assert overall["in_scope_refused"] <= REFUSAL_BAR["in_scope_refused_max"], refusals["misses"]

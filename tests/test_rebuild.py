@@ -388,15 +388,17 @@ def test_a_cli_build_killed_midway_leaves_the_server_on_the_old_index(site, real
 
 
 class CountingEmbedder:
-    """The real model, counting the passages it is asked to embed."""
+    """The real model, counting the passages and the queries (section titles) it embeds."""
 
     def __init__(self, inner) -> None:
         self.inner = inner
         self.model_id, self.source, self.dimension = inner.model_id, inner.source, inner.dimension
         self.batch_size = getattr(inner, "batch_size", 32)
         self.passages: list[str] = []
+        self.queries: list[str] = []
 
     def embed_queries(self, texts):
+        self.queries.extend(texts)
         return self.inner.embed_queries(texts)
 
     def embed_passages(self, texts, progress=None):
@@ -429,7 +431,8 @@ def test_only_changed_chunks_are_embedded(tmp_path, base_data, corpus_copy, real
     new_sentences = [s for s in after.sentences if s.text not in old_texts]
     # the new chunks and sentences went to the model, each once, and nothing it had embedded before
     embedded = set(counter.passages)
-    assert len(embedded) == len(counter.passages) == report.embedded
+    assert len(embedded) == len(counter.passages) and report.embedded == len(embedded) + len(counter.queries)
+    assert counter.queries == ["再質押保險基金"]  # the new section's title, embedded as a question
     assert not {EmbeddingCache.key(t) for t in embedded} & cached
     assert {c.embedding_text for c in new_chunks} | {s.text for s in new_sentences} <= embedded
     assert len(new_chunks) == report.chunks_added == 2  # the changed chunk and the new section's

@@ -312,6 +312,8 @@ class QuestionAnalyzer:
                 z = zipf(word, "en" if latin else "zh")
                 if (latin and z >= 5.5) or (not latin and (z >= 5.8 or (len(word) == 1 and z >= 4.0))):
                     continue  # function words: the, is, 的, 是, 我
+                if not latin and tag not in NOUN_TAGS and z >= 4.0:
+                    continue  # common verbs and adverbs say how, not what: 請問, 到底, 一下, 直接
                 written = original[start : start + len(word)]
                 if latin:
                     # a capital names something, except an English sentence's first word
