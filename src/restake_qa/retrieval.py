@@ -161,6 +161,7 @@ class Retriever:
         self.vocabulary = Coverage(index.sections, tools)
         self.units = UnitIndex(index.sections, index.sentences)
         self._unit_tokens: dict[tuple[str, int, int], frozenset[str]] = {}
+        self._title_intents: dict[str, str] = {}
         self.settings = settings
         self.weights = weights_of(settings)
         self.spread = settings.dense_spread
@@ -200,6 +201,13 @@ class Retriever:
     def sentence_rows(self, keys: set[str] | dict[str, Any]) -> list[int]:
         """Rows of the quotable sentences of the sections ``keys``, in index (page) order."""
         return sorted(int(i) for key in keys if key in self._sentence_rows for i in self._sentence_rows[key])
+
+    def title_intent(self, key: str) -> str:
+        """The intent of a section's title read as a question (「我們為什麼需要再質押？」: reason)."""
+        intent = self._title_intents.get(key)
+        if intent is None:
+            intent = self._title_intents[key] = self.analyzer.analyze(self.section(key).title).intent
+        return intent
 
     def title_cosine(self, key: str, query_vector: np.ndarray) -> float:
         """Cosine between the question and a section's title embedded as a question."""

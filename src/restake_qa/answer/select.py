@@ -111,8 +111,7 @@ class Selector:
         self.rank = {h.section.key: r for r, h in enumerate(self.hits)}
         # a section whose heading asks the same kind of question (「我們為什麼需要再質押？」 for a why)
         self.heading_match = {
-            h.section.key: retriever.analyzer.analyze(h.section.title).intent == analysis.intent != "other"
-            for h in self.hits
+            h.section.key: retriever.title_intent(h.section.key) == analysis.intent != "other" for h in self.hits
         }
         # what the question says, and the page's words for it, in one matching form
         words = [w for _, w in tools.expansions(analysis.text)]
