@@ -90,6 +90,10 @@ class Settings:
     )
     reload_interval: float = _setting(1.0, "Seconds between checks for a newly published index.")
     admin_token: str = _setting("", "Bearer token for POST /api/reindex; empty disables the endpoint.")
+    # corpus
+    max_page_bytes: int = _setting(
+        5_000_000, "Largest markdown page accepted, in bytes; a bigger page is refused with an error naming it."
+    )
     # derived from the environment by load_settings, not a setting of its own
     default_model_cache: str = field(default="", metadata={"derived": True}, repr=False)
 
