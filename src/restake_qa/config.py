@@ -71,7 +71,7 @@ class Settings:
         0.1, "Cosine gap to the question's best section at which a similarity feature reaches 0."
     )
     refusal_rule: str = _setting(
-        "cosine=47.123 sentence_cosine=52.463 lexical=4.483 coverage=2.768 bias=-87.632",
+        "cosine=54.697 sentence_cosine=36.707 lexical=4.434 coverage=2.669 bias=-80.468",
         "Linear rule over the best raw cosines, lexical score and coverage; the question is refused when it sums below 0 (`restake-qa eval --tune` fits it).",
     )
     query_cache_size: int = _setting(1024, "Query embeddings kept in memory (LRU); 0 disables the cache.")
