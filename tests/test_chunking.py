@@ -93,16 +93,17 @@ def test_real_page_chunks(tools):
     sections = load_corpus(CORPUS)
     config = ChunkerSettings()
     chunks = chunk_sections(sections, tools, config)
-    by_anchor = {}
+    by_key = {}
     for c in chunks:
-        by_anchor.setdefault(c.anchor, []).append(c)
+        by_key.setdefault(c.section_key, []).append(c)
     for s in sections:
-        assert "".join(c.text for c in by_anchor.get(s.anchor, [])) == s.text
+        assert "".join(c.text for c in by_key.get(s.key, [])) == s.text
     # a table row keeps its label with its description
-    risks = [c.display_text for c in by_anchor["what-are-the-risks-of-restaking"]]
+    risks = [c.display_text for c in by_key["restaking.zh-tw.md#what-are-the-risks-of-restaking"]]
     assert any("風險：連鎖反應；描述：如果一個再質押者" in c for c in risks)
-    assert len({c.id for c in chunks}) == len(chunks)
-    assert all(c.embedding_text.startswith("再質押 > ") for c in chunks if c.anchor)
+    assert len({c.id for c in chunks}) == len(chunks)  # the language versions' chunks too
+    page_titles = {"restaking.zh-tw.md": "再質押", "restaking.en.md": "Restaking", "restaking.zh.md": "再质押"}
+    assert all(c.embedding_text.startswith(page_titles[c.source] + " > ") for c in chunks if c.anchor)
 
 
 def test_ids_change_with_text_only():
@@ -115,7 +116,7 @@ def test_ids_change_with_text_only():
 
 
 def test_answer_sentences_keep_table_rows_whole():
-    section = next(s for s in load_corpus(CORPUS) if s.anchor == "what-are-the-risks-of-restaking")
+    section = next(s for s in load_corpus(CORPUS) if s.key == "restaking.zh-tw.md#what-are-the-risks-of-restaking")
     sentences = section_sentences(section)
     assert all(section.text[s.start : s.end] == s.text for s in sentences)
     assert any(s.text.startswith("風險：中心化；描述：如果少數營運者") for s in sentences)

@@ -212,7 +212,8 @@ def test_edits_reindexed_through_the_api_are_answered_and_cited(site):
         a = site.ask(q)
         assert deleted_url not in [u for u, _ in cited(a)] + [p["url"] for p in a["passages"]]
         assert all(s.get("url") != deleted_url for s in a["suggestions"])
-    anchors = [s["anchor"] for s in site.http.get(f"{site.server.url}/api/sections").json()["sections"]]
+    sections = site.http.get(f"{site.server.url}/api/sections").json()["sections"]
+    anchors = [s["anchor"] for s in sections if s["source"] == PAGE]  # (the en and zh pages keep theirs)
     assert DELETED not in anchors and "restaking-insurance-fund" in anchors
 
 

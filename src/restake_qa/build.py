@@ -33,7 +33,7 @@ from . import __version__
 from .cache import EmbeddingCache
 from .chunking import Chunk, ChunkerSettings, chunk_sections, section_sentences
 from .config import Settings
-from .corpus import Section, corpus_hash, load_corpus, section_key
+from .corpus import Section, corpus_hash, load_corpus_report, section_key
 from .embedding import Embedder
 from .errors import BuildLockedError, IndexLoadError
 from .fsutil import LockBusy, file_lock, fsync_dir
@@ -148,7 +148,10 @@ def build_index(
     chunker = chunker_settings(settings)
     # Parse first: bad input fails before the lock, the cache or any folder is touched.
     content_hash = corpus_hash(corpus_dir)
-    sections = load_corpus(corpus_dir)
+    parsed = load_corpus_report(corpus_dir, settings.max_page_bytes)
+    sections = parsed.sections
+    for warning in parsed.warnings:  # what the pages hold that is not indexed: file:line: message
+        say(str(warning))
     sources = read_sources(corpus_dir, content_hash)  # kept in the build, for a rollback of the content
     with build_lock(data_dir, wait=wait, progress=say):
         _clean_leftovers(data_dir, say)

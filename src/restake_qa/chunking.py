@@ -15,12 +15,12 @@ import re
 from dataclasses import dataclass
 
 from .corpus import Section, section_key
-from .text import CLAUSE_ENDS, CLOSERS, STOPS, TextTools
+from .text import CLAUSE_ENDS, CLOSERS, SENTENCE_END, STOPS, TextTools
 
 # A chunk may be cut after a sentence (stops and ；) or a clause; an answer quotes whole
 # sentences (stops only: a table row's ； separates cells, so a row keeps its label).
 _SENTENCE_END = re.compile(f"[{re.escape(STOPS)}；]+[{re.escape(CLOSERS)}]*\\s*|\\n+")
-_ANSWER_SENTENCE_END = re.compile(f"[{re.escape(STOPS)}]+[{re.escape(CLOSERS)}]*\\s*|\\n+")
+_ANSWER_SENTENCE_END = re.compile(f"(?:{SENTENCE_END.pattern})\\s*|\\n+")
 _CLAUSE_END = set(CLAUSE_ENDS)
 
 

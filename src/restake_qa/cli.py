@@ -126,12 +126,14 @@ def build(
 
 
 def _print_chunks(settings: Settings) -> None:
+    from .alignment import align_versions, format_alignment
     from .build import chunker_settings
     from .chunking import chunk_section
-    from .corpus import load_corpus
+    from .corpus import load_corpus_report
     from .text import load_text_tools
 
-    sections = load_corpus(settings.corpus_path)
+    parsed = load_corpus_report(settings.corpus_path, settings.max_page_bytes)
+    sections = parsed.sections
     tools = load_text_tools(settings.corpus_path)
     chunker = chunker_settings(settings)
     total = 0
@@ -149,6 +151,13 @@ def _print_chunks(settings: Settings) -> None:
     click.echo(
         f"{len(sections)} sections, {total} chunks (target {chunker.target}, max {chunker.maximum} jieba tokens)"
     )
+    for line in format_alignment(align_versions(sections)):
+        click.echo(line)
+    click.echo(
+        f"{len(parsed.warnings)} warning{'s' if len(parsed.warnings) != 1 else ''}" + ":" * bool(parsed.warnings)
+    )
+    for warning in parsed.warnings:
+        click.echo(f"  {warning}")
 
 
 @main.command()

@@ -71,7 +71,7 @@ class Settings:
         0.1, "Cosine gap to the question's best section at which a similarity feature reaches 0."
     )
     refusal_rule: str = _setting(
-        "cosine=47.123 sentence_cosine=52.463 lexical=4.483 coverage=2.768 bias=-87.632",
+        "cosine=54.697 sentence_cosine=36.707 lexical=4.434 coverage=2.669 bias=-80.468",
         "Linear rule over the best raw cosines, lexical score and coverage; the question is refused when it sums below 0 (`restake-qa eval --tune` fits it).",
     )
     focus_strict_zipf: float = _setting(
@@ -125,6 +125,10 @@ class Settings:
     # the OpenAI-compatible API (/v1)
     openai_api_key: str = _setting(
         "", "Bearer token clients of /v1 (the OpenAI-compatible API) must send; empty means none is needed."
+    )
+    # corpus
+    max_page_bytes: int = _setting(
+        5_000_000, "Largest markdown page accepted, in bytes; a bigger page is refused with an error naming it."
     )
     # derived from the environment by load_settings, not a setting of its own
     default_model_cache: str = field(default="", metadata={"derived": True}, repr=False)

@@ -1,12 +1,15 @@
-"""Markdown/MDX pages → :class:`Section` objects.
+"""Markdown/MDX pages → :class:`Section` objects, and the warnings an operator should see.
 
 Each heading carrying an ``{#anchor}`` id starts a section; text before the first heading is
 the top-of-page section (anchor ``""``), joined by the front matter's description and summary
-points. MDX components are handled by what they carry: ``<Alert>`` bodies are content, text
-in ``title``/``description`` attributes is content (an FAQ question, a card), self-closing
-widgets are dropped (a YouTube id is kept as an attachment). Tables become one labelled
-passage per row. Headings without an id stay inside the current section as a line of text,
-since only an id can be linked to (so does a heading repeating an earlier id).
+points. The page is parsed by markdown-it-py with MDX's additions (``mdx.py``); what each
+token and component means for the text is decided in ``mdx_text.py``, and the text a component
+stands for comes from ``components.<lang>.toml`` (``components.py``). Headings without an id
+stay inside the current section as a line of text, since only an id can be linked to (so does
+a heading repeating an earlier id); both are warned about.
+
+A page may have language versions (``corpus.toml``'s ``[page.<id>]``): each version's
+sections carry the page id, so that sections align by ``(page, anchor)`` (``alignment.py``).
 """
 
 from __future__ import annotations
@@ -15,39 +18,28 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
+from .components import Components, component_files, load_components
 from .errors import CorpusError
 from .fsutil import files_digest
-from .text import LINE_ENDS, anchor_words, tool_files
+from .mdx_text import Attachment, Heading, Line, LinkRef, Style, page_events
+from .text import anchor_words, tool_files
 
-#: Attributes of MDX components whose value is page text, not configuration.
-CONTENT_ATTRIBUTES = ("title", "description")
-#: Attributes that identify an embedded video; kept as section attachments.
-ATTACHMENT_ATTRIBUTES = {"YouTube": "id", "VideoWatch": "slug"}
-_BLOCK_TAGS = {"p", "div", "br", "li", "ul", "ol", "table", "tr", "h1", "h2", "h3", "h4"}
-
-# Private-use characters mark structure while the page is still one string, so that line
-# numbers survive tag removal (a tag is replaced by its text plus the newlines it spanned).
-_BREAK = "\ue000"
-_ALERT_OPEN = "\ue001"
-_ALERT_CLOSE = "\ue002"
-_MARK = re.compile("\ue003([a-z]+)\ue005([^\ue004]*)\ue004")  # (kind, value) recorded on the section
-
-_TAG = re.compile(
-    r"<(?P<close>/)?(?P<name>[A-Za-z][\w.]*)"
-    r"(?P<attrs>(?:\s+[^\s=<>\"'/]+(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|\{(?:[^{}]|\{[^{}]*\})*\}|[^\s>]+))?)*)"
-    r"\s*(?P<self>/)?>"
+#: Largest page accepted, in bytes (the ``max_page_bytes`` setting's default).
+DEFAULT_MAX_PAGE_BYTES = 5_000_000
+#: What a :class:`CorpusWarning` can be about.
+WARNING_KINDS = (
+    "unknown_component",
+    "component_without_text",
+    "mdx_syntax",
+    "script_or_style",
+    "duplicate_anchor",
+    "heading_without_anchor",
+    "empty_section",
 )
-_ATTR = re.compile(r"([^\s=<>\"'/]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|\{((?:[^{}]|\{[^{}]*\})*)\}|([^\s>]+))")
-_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*(?:\{#([^}\s]+)\})?\s*$")
-_LINK = re.compile(r"!?\[([^\]]*)\]\(([^)\s]*)(?:\s+\"[^\"]*\")?\)")
-_EMPHASIS = re.compile(r"(\*\*|__|\*|`)")
-_LIST_BULLET = re.compile(r"^\s*[-*+]\s+")
-_LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
-_TABLE_SEPARATOR = re.compile(r"^\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?$")
-_SENTENCE_END = LINE_ENDS
 
 
 def section_key(source: str, anchor: str) -> str:
@@ -65,9 +57,10 @@ class Link:
 class Block:
     """What one line of a section's text is, so that answers can keep its structure.
 
-    ``kind`` is ``paragraph``, ``item`` (of a list), ``alert`` (a note; ``label`` is its title,
-    e.g. 建議須知), ``heading`` (a heading without an id), ``row`` (of a table: ``table`` indexes
-    the section's ``tables`` headers, ``cells`` are aligned with them) or ``video``."""
+    ``kind`` is ``paragraph``, ``item`` (of a list, or of a component's list: ``label`` is its
+    name), ``alert`` (a note; ``label`` is its title, e.g. 建議須知), ``heading`` (a heading
+    without an id), ``row`` (of a table: ``table`` indexes the section's ``tables`` headers,
+    ``cells`` are aligned with them) or ``video``."""
 
     kind: str
     table: int = -1
@@ -91,8 +84,14 @@ class Section:
     lang: str = ""
     links: tuple[Link, ...] = ()
     attachments: tuple[tuple[str, str], ...] = ()  # e.g. ("youtube", "rOJo7VwPh7I")
+    page: str = ""  # the page id its language versions share: they align by (page, anchor)
     blocks: tuple[Block, ...] = ()  # one per line of ``text``
     tables: tuple[tuple[str, ...], ...] = ()  # each table's header cells
+
+    @property
+    def group(self) -> str:
+        """The key its language versions share: ``<page>#<anchor>``."""
+        return f"{self.page or self.source.split('.', 1)[0]}#{self.anchor}"
 
     def line_spans(self) -> list[tuple[int, int, Block]]:
         """``(start, end, block)`` of each line of ``text``."""
@@ -114,6 +113,35 @@ class Section:
         return anchor_words(self.anchor or self.page_url.rstrip("/").rsplit("/", 1)[-1] or self.title)
 
 
+@dataclass(frozen=True)
+class CorpusWarning:
+    """Something of a page that is not indexed, or not as the author may think."""
+
+    source: str
+    line: int
+    kind: str  # one of WARNING_KINDS
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.line}: {self.message}"
+
+
+@dataclass(frozen=True)
+class PageParse:
+    """One page: its sections and what the parser warns about (in line order)."""
+
+    sections: list[Section]
+    warnings: list[CorpusWarning]
+
+
+@dataclass(frozen=True)
+class CorpusParse:
+    """A corpus folder: every page's sections and warnings."""
+
+    sections: list[Section]
+    warnings: list[CorpusWarning]
+
+
 @dataclass
 class _Draft:
     anchor: str
@@ -124,11 +152,6 @@ class _Draft:
     blocks: list[str] = field(default_factory=list)
     kinds: list[Block] = field(default_factory=list)  # parallel to blocks
     tables: list[tuple[str, ...]] = field(default_factory=list)
-
-    def add(self, text: str, block: Block) -> None:
-        self.blocks.append(text)
-        self.kinds.append(block)
-
     last_line: int = 0
     links: list[Link] = field(default_factory=list)
     attachments: list[tuple[str, str]] = field(default_factory=list)
@@ -136,31 +159,73 @@ class _Draft:
 
 @dataclass(frozen=True)
 class CorpusConfig:
+    """``corpus.toml`` (URLs, language versions) and the components files of a corpus folder."""
+
     base_url: str = "https://ethereum.org"
     url_template: str = "{base_url}/{lang}/{slug}/"
-    pages: dict[str, dict[str, str]] = field(default_factory=dict)
+    pages: dict[str, dict[str, str]] = field(default_factory=dict)  # per file: slug or url
+    versions: dict[str, tuple[str, ...]] = field(default_factory=dict)  # page id → its files
+    slugs: dict[str, str] = field(default_factory=dict)  # page id → slug
+    components: dict[str, Components] = field(default_factory=dict)  # by language
+
+    def page_id(self, file_name: str) -> str:
+        """The page a file is a version of: as declared, else its name up to the first dot."""
+        return next((page for page, files in self.versions.items() if file_name in files), file_name.split(".", 1)[0])
 
     def page_url(self, file_name: str, lang: str) -> str:
         page = self.pages.get(file_name, {})
         if "url" in page:
             return page["url"]
-        slug = page.get("slug", file_name.split(".", 1)[0])
+        page_id = self.page_id(file_name)
+        slug = page.get("slug", self.slugs.get(page_id, file_name.split(".", 1)[0]))
         return self.url_template.format(base_url=self.base_url.rstrip("/"), lang=lang, slug=slug)
+
+    def in_page_order(self, files: list[Path]) -> list[Path]:
+        """``files`` with each page's versions together, in the order corpus.toml lists them
+        (the first is the page's main version), at the place of the page's first file."""
+        rank = {name: i for files in self.versions.values() for i, name in enumerate(files)}
+        first: dict[str, int] = {}
+        for i, path in enumerate(files):
+            first.setdefault(self.page_id(path.name), i)
+        return sorted(files, key=lambda p: (first[self.page_id(p.name)], rank.get(p.name, 0), p.name))
+
+    @property
+    def component_names(self) -> frozenset[str]:
+        """Components some components file speaks for (each language is expected to)."""
+        return frozenset(name for c in self.components.values() for name in c.by_name)
 
 
 def load_corpus_config(folder: Path) -> CorpusConfig:
-    """Read ``corpus.toml`` (the one place that says how files map to public URLs)."""
+    """Read ``corpus.toml`` and the components files (how files map to pages and URLs)."""
     path = folder / "corpus.toml"
-    if not path.exists():
-        return CorpusConfig()
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise CorpusError(f"{path}: not valid TOML ({exc}); fix the file and retry") from None
+    data: dict[str, Any] = {}
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise CorpusError(f"{path}: not valid TOML ({exc}); fix the file and retry") from None
+    versions: dict[str, tuple[str, ...]] = {}
+    slugs: dict[str, str] = {}
+    declared: dict[str, str] = {}
+    for page_id, entry in (data.get("page") or {}).items():
+        files = entry.get("files") if isinstance(entry, dict) else None
+        if not isinstance(files, list) or not files or not all(isinstance(f, str) for f in files):
+            raise CorpusError(f"corpus.toml: [page.{page_id}] needs `files`, the list of its language versions")
+        for name in files:
+            if name in declared:
+                raise CorpusError(f"corpus.toml: {name} is listed in [page.{declared[name]}] and [page.{page_id}]")
+            if folder.is_dir() and not (folder / name).is_file():
+                raise CorpusError(f"corpus.toml: [page.{page_id}] lists {name}, which is not in {folder}")
+            declared[name] = page_id
+        versions[page_id] = tuple(files)
+        slugs[page_id] = str(entry.get("slug") or page_id)
     return CorpusConfig(
         base_url=data.get("base_url", CorpusConfig.base_url),
         url_template=data.get("url_template", CorpusConfig.url_template),
         pages=data.get("pages", {}),
+        versions=versions,
+        slugs=slugs,
+        components=load_components(folder) if folder.is_dir() else {},
     )
 
 
@@ -175,26 +240,58 @@ def corpus_files(folder: Path) -> list[Path]:
 
 
 def corpus_hash(folder: Path) -> str:
-    """sha256 over the pages, corpus.toml, the glossary and synonyms (they shape the lexical
-    index): what a build depends on."""
-    return files_digest([*corpus_files(folder), folder / "corpus.toml", *tool_files(folder)])
+    """sha256 over the pages, corpus.toml, the components files, the glossary and synonyms
+    (they shape the sections and the lexical index): what a build depends on."""
+    return files_digest([*corpus_files(folder), folder / "corpus.toml", *component_files(folder), *tool_files(folder)])
 
 
-def load_corpus(folder: Path) -> list[Section]:
-    """Parse every page of ``folder`` into sections, raising :class:`CorpusError` on bad input."""
+def load_corpus_report(folder: Path, max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES) -> CorpusParse:
+    """Parse every page of ``folder``: sections and warnings; :class:`CorpusError` on bad input."""
     config = load_corpus_config(folder)
+    files = config.in_page_order(corpus_files(folder))
     sections: list[Section] = []
-    for path in corpus_files(folder):
+    warnings: list[CorpusWarning] = []
+    versions: dict[tuple[str, str], str] = {}
+    for path in files:
+        _check_size(path.name, path.stat().st_size, max_page_bytes)
         try:
             text = path.read_bytes().decode("utf-8")
         except UnicodeDecodeError as exc:
             raise CorpusError(f"{path}: not UTF-8 (byte {exc.start}); save the file as UTF-8 and rebuild") from None
-        sections.extend(parse_page(text, source=path.name, config=config))
-    return sections
+        page = parse_page_report(text, source=path.name, config=config, max_page_bytes=max_page_bytes)
+        if page.sections:
+            top = page.sections[0]
+            other = versions.setdefault((top.page, top.lang), path.name)
+            if other != path.name:
+                raise CorpusError(
+                    f"{other} and {path.name} are both the `{top.lang}` version of page {top.page}; "
+                    "change one's `lang` or declare it as another page in corpus.toml"
+                )
+        sections.extend(page.sections)
+        warnings.extend(page.warnings)
+    return CorpusParse(sections, warnings)
 
 
-def parse_page(text: str, source: str, config: CorpusConfig | None = None) -> list[Section]:
+def load_corpus(folder: Path, max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES) -> list[Section]:
+    """Parse every page of ``folder`` into sections, raising :class:`CorpusError` on bad input."""
+    return load_corpus_report(folder, max_page_bytes).sections
+
+
+def parse_page(
+    text: str, source: str, config: CorpusConfig | None = None, max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES
+) -> list[Section]:
     """Parse one markdown/MDX page into its sections."""
+    return parse_page_report(text, source, config, max_page_bytes).sections
+
+
+def parse_page_report(
+    text: str, source: str, config: CorpusConfig | None = None, max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES
+) -> PageParse:
+    """Parse one markdown/MDX page: its sections and the warnings about it (file and line).
+
+    ``source`` is the file name (it names the page in sections and messages); ``config`` says
+    the page's URL, its page id and the text of its components (default: none)."""
+    _check_size(source, len(text.encode("utf-8", errors="replace")), max_page_bytes)
     config = config or CorpusConfig()
     text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
@@ -205,100 +302,72 @@ def parse_page(text: str, source: str, config: CorpusConfig | None = None) -> li
         raise CorpusError(f"{source}: front matter has no `lang`; add e.g. `lang: zh-tw`")
     page_url = config.page_url(source, lang)
     page_title = str(meta.get("title") or Path(source).stem).strip()
+    warnings: list[CorpusWarning] = []
+
+    def warn(line: int, kind: str, message: str) -> None:
+        warnings.append(CorpusWarning(source, line, kind, message))
 
     top = _Draft(anchor="", title=page_title, level=1, path=(page_title,), first_line=1)
     for value in _summary(meta):
         if value not in top.blocks:
-            top.add(value, Block("paragraph"))
+            top.blocks.append(value)
+            top.kinds.append(Block("paragraph"))
     top.last_line = max(body_line - 1, 1)
-
-    drafts = [top]
-    current = top
+    drafts, current = [top], top
+    first_seen: dict[str, int] = {}
     stack: list[tuple[int, str]] = []  # (level, title) of the anchored headings above
-    in_alert = 0
-    pending_label: str | None = None
-    table: list[tuple[int, list[str]]] = []
-
-    def flush_table() -> None:
-        if table:
-            _table_rows(table, current)
-            table.clear()
-
-    body = _replace_tags(body)
-    for offset, raw_line in enumerate(body.split("\n")):
-        line_no = body_line + offset
-        for piece in raw_line.split(_BREAK):
-            opened = piece.count(_ALERT_OPEN)
-            closed = piece.count(_ALERT_CLOSE)
-            piece = piece.replace(_ALERT_OPEN, "").replace(_ALERT_CLOSE, "")
-            for kind, value in _MARK.findall(piece):
-                if kind == "link":
-                    current.links.append(Link(text="", url=value))
-                else:
-                    current.attachments.append((kind, value))
-            piece = _MARK.sub("", piece)
-            in_alert += opened
-            stripped = piece.strip()
-            if stripped.startswith("|"):
-                table.append((line_no, _split_row(stripped)))
-                current.last_line = line_no
-            else:
-                flush_table()
-            heading = _HEADING.match(stripped) if not stripped.startswith("|") else None
-            # A repeated id cannot be linked to (the browser finds the first one): such a
-            # heading stays inside the section above it, like a heading without an id.
-            anchored = heading is not None and heading.group(3) and all(d.anchor != heading.group(3) for d in drafts)
-            if heading is not None and anchored:
-                pending_label = None
-                level = len(heading.group(1))
-                title = _inline(heading.group(2), current)
-                while stack and stack[-1][0] >= level:
+    components = config.components.get(lang, Components())
+    events = page_events(
+        body,
+        components,
+        config.component_names,
+        Style.for_lang(lang),
+        lambda line, kind, message: warn(body_line + line, kind, message),
+    )
+    for event in events:
+        if isinstance(event, Heading):
+            line = body_line + event.line
+            if event.anchor and event.anchor not in first_seen:
+                first_seen[event.anchor] = line
+                while stack and stack[-1][0] >= event.level:
                     stack.pop()
-                path = (page_title, *(t for _, t in stack), title)
-                stack.append((level, title))
-                current = _Draft(
-                    anchor=heading.group(3),
-                    title=title,
-                    level=level,
-                    path=path,
-                    first_line=line_no,
-                    last_line=line_no,
-                )
+                path = (page_title, *(t for _, t in stack), event.title)
+                stack.append((event.level, event.title))
+                current = _Draft(event.anchor, event.title, event.level, path, line, last_line=line)
                 drafts.append(current)
-            elif stripped and not stripped.startswith("|"):
-                kind = (
-                    "heading"
-                    if heading
-                    else "alert"
-                    if in_alert
-                    else "item"
-                    if _LIST_ITEM.match(stripped)
-                    else "paragraph"
-                )
-                if heading:  # a heading without an id: a line of text in the section
-                    stripped = heading.group(2)
-                block = _inline(_LIST_BULLET.sub("", stripped), current)
-                if block:
-                    if pending_label is not None:
-                        current.blocks[-1] = f"{pending_label}：{block}"
-                        current.kinds[-1] = Block("alert", label=pending_label)
-                        block = current.blocks[-1]
-                        pending_label = None
-                    else:
-                        current.add(block, Block(kind))
-                    # A short line with no sentence end inside an alert is its title
-                    # (「建議須知」): it introduces the next line.
-                    if in_alert and len(block) <= 16 and block[-1] not in _SENTENCE_END + "：:":
-                        pending_label = block
-                    current.last_line = line_no
-            in_alert = max(in_alert - closed, 0)
-            if closed:
-                pending_label = None
-    flush_table()
+                continue
+            # A heading without an id, or repeating one (the browser finds the first), cannot be
+            # linked to: it stays inside the section above it as a line of text.
+            if event.anchor:
+                message = f"{{#{event.anchor}}} repeats the anchor of line {first_seen[event.anchor]}; this heading stays inside section #{current.anchor} as text"
+                warn(line, "duplicate_anchor", message)
+            else:
+                message = f"heading 「{event.title}」 has no {{#anchor}}; it stays inside section #{current.anchor} as text (add an id to make it linkable)"
+                warn(line, "heading_without_anchor", message)
+            if event.title:
+                current.blocks.append(event.title)
+                current.kinds.append(Block("heading"))
+                current.last_line = max(current.last_line, line)
+        elif isinstance(event, LinkRef):
+            current.links.append(Link(event.text, event.url))
+        elif isinstance(event, Attachment):
+            current.attachments.append((event.kind, event.value))
+        else:
+            current.blocks.append(event.text)
+            current.kinds.append(_block(current, event))
+            current.last_line = max(current.last_line, body_line + event.line)
 
-    _name_videos(drafts)
+    page_id = config.page_id(source)
     sections = []
-    for d in drafts:
+    for i, d in enumerate(drafts):
+        has_subsections = i + 1 < len(drafts) and drafts[i + 1].level > d.level
+        if not d.blocks and not has_subsections:
+            name = f"#{d.anchor}" if d.anchor else "the top of the page"
+            warn(
+                d.first_line,
+                "empty_section",
+                f"{name} (「{d.title}」) has no text to index; nothing in it can be found",
+            )
         sections.append(
             Section(
                 source=source,
@@ -307,27 +376,38 @@ def parse_page(text: str, source: str, config: CorpusConfig | None = None) -> li
                 level=d.level,
                 path=d.path,
                 text="\n".join(d.blocks),
-                blocks=tuple(d.kinds),
-                tables=tuple(d.tables),
                 url=page_url + (f"#{d.anchor}" if d.anchor else ""),
                 lines=(d.first_line, max(d.last_line, d.first_line)),
                 page_url=page_url,
                 lang=lang,
                 links=tuple(d.links),
                 attachments=tuple(d.attachments),
+                page=page_id,
+                blocks=tuple(d.kinds),
+                tables=tuple(d.tables),
             )
         )
-    return sections
+    warnings.sort(key=lambda w: w.line)
+    return PageParse(sections, warnings)
 
 
-def _name_videos(drafts: list[_Draft]) -> None:
-    """A section holding only a video gets the video's title, where the page links to it."""
-    titles = {link.url: link.text for d in drafts for link in d.links if link.text and "youtu" in link.url}
-    for d in drafts:
-        for kind, value in d.attachments:
-            title = next((t for url, t in titles.items() if value in url), None)
-            if kind == "youtube" and title and not d.blocks:
-                d.add(f"影片：{title}", Block("video"))
+def _block(draft: _Draft, event: Line) -> Block:
+    """The block of a line of text; a table row joins its table (a new one when the header
+    changes or the previous line was not a row of it)."""
+    if event.kind != "row":
+        return Block(event.kind, label=event.label)
+    previous = draft.kinds[-1] if draft.kinds else None  # the line before this one
+    if previous is None or previous.kind != "row" or draft.tables[previous.table] != event.header:
+        draft.tables.append(event.header)
+    return Block("row", table=len(draft.tables) - 1, cells=event.cells)
+
+
+def _check_size(source: str, size: int, limit: int) -> None:
+    if size > limit:
+        raise CorpusError(
+            f"{source}: {size:,} bytes is over the page size limit of {limit:,} bytes "
+            "(max_page_bytes); split the page or raise RESTAKE_QA_MAX_PAGE_BYTES"
+        )
 
 
 def _split_front_matter(text: str, source: str) -> tuple[dict, str, int]:
@@ -361,135 +441,3 @@ def _summary(meta: dict) -> list[str]:
     numbered = sorted((k for k in meta if re.fullmatch(r"summaryPoint\d+", str(k))), key=lambda k: int(k[12:]))
     values.extend(str(meta[k]).strip() for k in numbered if meta[k])
     return values
-
-
-def _replace_tags(body: str) -> str:
-    """Replace HTML/MDX tags by their content-bearing text, keeping line numbers.
-
-    What a tag carries for the section but not for its text (a link target, a video id) is
-    left as a marker, recorded on whichever section the line walk is in when it meets it.
-    """
-
-    def mark(kind: str, value: str) -> str:
-        return f"\ue003{kind}\ue005{value}\ue004"
-
-    def replace(match: re.Match[str]) -> str:
-        name = match.group("name")
-        attrs = {
-            m.group(1): next(g for g in m.groups()[1:] if g is not None)
-            for m in _ATTR.finditer(match.group("attrs") or "")
-        }
-        out = ""
-        kind = ATTACHMENT_ATTRIBUTES.get(name)
-        if kind and attrs.get(kind):
-            out += mark(name.lower(), attrs[kind])
-        target = attrs.get("href") or attrs.get("to")
-        if target and name in {"a", "ButtonLink", "Link"}:
-            out += mark("link", target)
-        newlines = "\n" * match.group(0).count("\n")
-        if name == "Alert":
-            return out + (_ALERT_CLOSE if match.group("close") else _ALERT_OPEN) + newlines
-        texts = [
-            " ".join(attrs[a].split())
-            for a in CONTENT_ATTRIBUTES
-            if not match.group("close") and attrs.get(a) and not attrs[a].startswith(("/", "http"))
-        ]
-        if texts:
-            return out + _BREAK + _BREAK.join(texts) + _BREAK + newlines
-        if name.lower() in _BLOCK_TAGS or name[0].isupper():
-            return out + _BREAK + newlines
-        return out + newlines
-
-    return _TAG.sub(replace, body)
-
-
-def _inline(text: str, draft: _Draft) -> str:
-    """Markdown inline syntax → plain text; link targets are recorded on the section."""
-
-    def link(match: re.Match[str]) -> str:
-        if match.group(0).startswith("!"):
-            return ""
-        draft.links.append(Link(text=match.group(1), url=match.group(2)))
-        return match.group(1)
-
-    text = _LINK.sub(link, text)
-    text = _EMPHASIS.sub("", text)
-    return " ".join(text.split())
-
-
-def _split_row(line: str) -> list[str]:
-    cells = line.strip().strip("|").split("|")
-    return [c.strip() for c in cells]
-
-
-def _table_rows(rows: list[tuple[int, list[str]]], draft: _Draft) -> None:
-    """One passage per data row: 「header：cell；header：cell」, spacer rows skipped."""
-    header_line, header = rows[0]
-    header = [_inline(h, draft) for h in header]
-    draft.tables.append(tuple(header))
-    table = len(draft.tables) - 1
-    for line_no, cells in rows[1:]:
-        if _TABLE_SEPARATOR.match("|" + "|".join(cells) + "|"):
-            continue
-        cells = [_inline(c, draft) for c in cells]
-        if not any(cells):
-            continue
-        row = ""
-        for name, cell in zip(header, cells):
-            if not cell:
-                continue
-            if row:
-                row += " " if row[-1] in _SENTENCE_END else "；"
-            row += f"{name}：{cell}" if name else cell
-        draft.add(row, Block("row", table=table, cells=tuple(cells[: len(header)])))
-        draft.last_line = line_no
-
-
-# a page's parse with its warnings (for the console's preview) -----------------------------------
-#: MDX components this parser knows (their text is content, or they are widgets it drops).
-KNOWN_COMPONENTS = {"Alert", "AlertContent", "AlertDescription", "AlertEmoji", "AlertTitle", "ButtonLink", "Link"}
-KNOWN_COMPONENTS |= {*ATTACHMENT_ATTRIBUTES, "TabbedSection", "RestakingList", "Divider", "CardGrid", "ExpandableCard"}
-_COMPONENT = re.compile(r"<([A-Z][\w.]*)")
-
-
-@dataclass(frozen=True)
-class CorpusWarning:
-    source: str
-    line: int
-    kind: str  # unknown_component, duplicate_anchor, heading_without_anchor, empty_section, …
-    message: str
-
-
-@dataclass(frozen=True)
-class PageParse:
-    sections: list[Section]
-    warnings: list[CorpusWarning]
-
-
-def parse_page_report(text: str, source: str, config: CorpusConfig | None = None) -> PageParse:
-    """:func:`parse_page` and what a person should look at: unknown components, headings
-    without or with a repeated ``{#anchor}``, sections without text."""
-    sections = parse_page(text, source, config)
-    warnings: list[CorpusWarning] = []
-    lines = text.lstrip("\ufeff").replace("\r\n", "\n").split("\n")
-    start = next((i + 1 for i in range(1, len(lines)) if lines[i].startswith("---")), 0) if lines[0] == "---" else 0
-    seen: set[str] = set()
-    fenced = False
-    for n, line in enumerate(lines[start:], start + 1):
-        fenced = fenced != line.lstrip().startswith("```")
-        heading = None if fenced else _HEADING.match(line.strip())
-        if heading:
-            anchor, title = heading.group(3), heading.group(2)
-            kind = "duplicate_anchor" if anchor in seen else "" if anchor else "heading_without_anchor"
-            if kind:
-                what = f"{{#{anchor}}} is used twice" if anchor else f"heading {title!r} has no {{#anchor}}"
-                warnings.append(CorpusWarning(source, n, kind, what + "; it cannot be linked to"))
-            seen.add(anchor or "")
-        for name in _COMPONENT.findall(line):
-            if name not in KNOWN_COMPONENTS:
-                message = f"<{name}> is an unknown component; its content is not indexed"
-                warnings.append(CorpusWarning(source, n, "unknown_component", message))
-    for s in sections:
-        if s.anchor and not s.text.strip():
-            warnings.append(CorpusWarning(source, s.lines[0], "empty_section", f"section {s.anchor!r} has no text"))
-    return PageParse(sections, sorted(warnings, key=lambda w: w.line))

@@ -41,7 +41,7 @@ from .errors import IndexLoadError
 from .fsutil import sha256_file, write_atomic
 from .lexical import LexicalIndex
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4  # 3: sections carry their page id (language versions); 4: line blocks, tables, title vectors
 #: Up to this many chunks the index is exact (flat inner product); above it, HNSW. Measured
 #: (bench/, 2 cores): exact search over 100k vectors takes ~6 ms with one thread (what
 #: `serve` uses), builds in 0.1 s and needs no recall trade-off; HNSW answers in 0.7 ms but

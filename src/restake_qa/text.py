@@ -29,6 +29,9 @@ CLOSERS = "」』）)\"'”’"
 CLAUSE_ENDS = "，、：,:;）)」』—"
 #: Ends a line of text as a sentence would (a table row, an alert title): stops, ；, ., ….
 LINE_ENDS = STOPS + "；.…"
+#: The end of a quotable sentence: stops (with closing quotes), or an English full stop followed
+#: by a space and what starts a sentence (not 2.5, ether.fi or "e.g. the").
+SENTENCE_END = re.compile(f'[{re.escape(STOPS)}]+[{re.escape(CLOSERS)}]*|(?<=[A-Za-z0-9)"\'”’])[.](?=\\s+[A-Z"“‘(])')
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN = re.compile(r"[a-z0-9]")

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from .chunking import Sentence, section_sentences
 from .corpus import Block, Section
-from .text import STOPS
+from .text import SENTENCE_END
 
 _STEP = re.compile(r"^\s*(\d+)[.、)]?\s+")
 _DESCRIPTION_HEADERS = {"描述", "说明", "說明", "description", "descriptions", "details"}
@@ -77,9 +77,8 @@ def section_units(section: Section, sentence_rows: dict[tuple[int, int], int] | 
             units += _row_units(section, line_no, a, line, block, kinds[block.table])
         elif block.kind in ("item", "video", "heading"):
             order = int(m.group(1)) if (m := _STEP.match(line)) else 0
-            units.append(
-                Unit(section.key, "item" if block.kind != "video" else "video", a, b, line, line_no, order=order)
-            )
+            kind = "item" if block.kind != "video" else "video"
+            units.append(Unit(section.key, kind, a, b, line, line_no, label=block.label, order=order))
         else:
             kind = "alert" if block.kind == "alert" else "sentence"
             for s, e in _sentences(line):
@@ -137,9 +136,10 @@ def _row_units(section: Section, line_no: int, a: int, line: str, block: Block, 
 
 
 def _sentences(line: str) -> list[tuple[int, int]]:
-    """Spans of the sentences of a line (cut after 。！？!?), stripped."""
+    """Spans of the sentences of a line (cut after 。！？!?, and after an English full stop
+    followed by a space and a capital), stripped."""
     out, start = [], 0
-    ends = [m.end() for m in re.finditer(f"[{re.escape(STOPS)}]+[」』）)\"'”’]*", line)] + [len(line)]
+    ends = [m.end() for m in SENTENCE_END.finditer(line)] + [len(line)]
     for end in ends:
         piece = line[start:end]
         if piece.strip():
