@@ -17,7 +17,7 @@ from restake_qa.config import load_settings
 from restake_qa.embedding import HashEmbedder
 from restake_qa.text import TextTools, load_text_tools
 
-from helpers import CORPUS, LiveServer, main_version_corpus, make_settings, model_cache_environ
+from helpers import CORPUS, LiveServer, make_settings, model_cache_environ
 
 _ENV_KEYS = [k for k in os.environ if k.startswith("RESTAKE_QA_") and k != "RESTAKE_QA_MODEL_CACHE"]
 
@@ -59,8 +59,7 @@ def real_embedder():
 @pytest.fixture(scope="session")
 def real_settings(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("real")
-    corpus = main_version_corpus(tmp / "corpus")  # the zh-TW page: see helpers.main_version_corpus
-    return make_settings(tmp, rate_limit_per_minute=0, corpus_dir=str(corpus))
+    return make_settings(tmp, rate_limit_per_minute=0)  # the corpus folder: every language version
 
 
 @pytest.fixture(scope="session")

@@ -28,27 +28,6 @@ def shared_path(*parts: str) -> Path:
     return path
 
 
-def main_version_corpus(target: Path) -> Path:
-    """A copy of the corpus folder with each page's main version only (the first of its files in
-    corpus.toml: the zh-TW page). Retrieval and answers take the language versions of a section
-    as separate sections until they learn to align them (issue 13), so the tests of today's
-    retrieval, answers and service run over the main version, as before the versions came."""
-    import re
-    import shutil
-
-    from restake_qa.corpus import load_corpus_config
-
-    shutil.copytree(CORPUS, target)
-    toml = (target / "corpus.toml").read_text(encoding="utf-8")
-    for files in load_corpus_config(CORPUS).versions.values():
-        for other in files[1:]:
-            (target / other).unlink()
-        listed = ", ".join(f'"{name}"' for name in files)
-        toml = re.sub(rf"files = \[{re.escape(listed)}\]", f'files = ["{files[0]}"]', toml)
-    (target / "corpus.toml").write_text(toml, encoding="utf-8")
-    return target
-
-
 def make_settings(tmp: Path, **overrides: Any) -> Settings:
     return load_settings({"data_dir": str(tmp / "data"), "corpus_dir": str(CORPUS), **overrides}, environ={})
 

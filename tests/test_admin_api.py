@@ -192,12 +192,21 @@ def test_status_builds_and_the_sections_of_the_live_index(console):
     assert only["live"] and only["sources"] and len(only["changes"]["sections_added"]) == len(index.sections)
 
     pages = console.get("/api/admin/pages").get_json()["pages"]
+    sources = list(dict.fromkeys(s.source for s in index.sections))  # the page's three language versions
+    assert sources[0] == PAGE and len(sources) == 3
     assert [(p["source"], p["lang"], p["sections"], p["chunks"]) for p in pages] == [
-        (PAGE, "zh-tw", 11, len(index.chunks))
+        (
+            source,
+            next(s.lang for s in index.sections if s.source == source),
+            sum(s.source == source for s in index.sections),
+            sum(c.section_key.startswith(source + "#") for c in index.chunks),
+        )
+        for source in sources
     ]
+    page_sections = [s for s in index.sections if s.source == PAGE]
     detail = console.get(f"/api/admin/pages/{PAGE}").get_json()
-    assert [s["anchor"] for s in detail["sections"]] == [s.anchor for s in index.sections]
-    for section, original in zip(detail["sections"], index.sections):
+    assert [s["anchor"] for s in detail["sections"]] == [s.anchor for s in page_sections]
+    for section, original in zip(detail["sections"], page_sections):
         # the chunks are exact slices of the section's text, and its sentences are in it
         assert "".join(original.text[a:b] for a, b in (c["span"] for c in section["chunks"])) == original.text
         assert section["sentences"] and all(x in original.text for x in section["sentences"])
@@ -342,7 +351,8 @@ def test_save_rebuild_and_rollback_restore_content_and_index_together(console):
     assert outcome["content"]["removed"] == ["pools.zh-tw.md"] and outcome["content"]["restored"] == []
     assert not (console.corpus / "pools.zh-tw.md").exists()
     assert (Path(outcome["content"]["kept"]) / "pools.zh-tw.md").read_bytes() == pools  # nothing lost
-    assert [p["source"] for p in console.get("/api/admin/pages").get_json()["pages"]] == [PAGE]
+    listed = [p["source"] for p in console.get("/api/admin/pages").get_json()["pages"]]
+    assert PAGE in listed and "pools.zh-tw.md" not in listed
 
     r = console.post("/api/admin/rollback")
     outcome = r.get_json()

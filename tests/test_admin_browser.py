@@ -236,7 +236,7 @@ def test_sign_in_upload_preview_rebuild_and_rollback_are_cited_in_the_chat(brows
         row = page.locator("#preview-sections tbody tr", has_text="#what-is-restaking")
         expect()(row.locator(".status")).to_have_text("changed")
         expect()(page.locator("#preview-sections tbody tr.status-changed")).to_have_count(1)
-        expect()(page.locator("#preview-warnings li")).to_contain_text(["<StakingCalculator>"])
+        expect()(page.locator("#preview-warnings li")).to_contain_text(["<StakingCalculator/>"])
         expect()(page.locator("#preview-changes .added")).to_have_text([NEW_SENTENCE])
         expect()(page.locator("#preview-changes .removed")).to_have_text([OLD_SENTENCE])
         assert site.version() == v0 and (site.corpus / PAGE).read_text("utf-8") != changed_page()  # nothing saved

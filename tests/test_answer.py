@@ -48,14 +48,29 @@ def test_simplified_question_gets_a_simplified_answer_with_page_snippets(retriev
     assert answer.citations[0].anchor == "what-are-the-risks-of-restaking"
     text = "".join(s.text for s in answer.sentences)
     assert not TRADITIONAL_ONLY.search(text), text
-    assert any("險" in c.snippet or "質" in c.snippet for c in answer.citations)  # snippets stay as the page has them
+    # quoted from the page's official Simplified version (simplified_source = page), cited to it
+    for c in answer.citations:
+        section = retriever.index.section_by_key[f"restaking.zh.md#{c.anchor}"]
+        assert c.lang == "zh" and c.url == section.url and c.url.startswith("https://ethereum.org/zh/restaking/")
+        assert section.text[c.span[0] : c.span[1]] == c.snippet
+        assert c.original and c.original["url"].startswith("https://ethereum.org/zh-tw/restaking/#")
 
 
-def test_english_question_gets_chinese_answer_and_a_note(retriever):
+def test_english_question_gets_the_english_page_cited_beside_the_zh_tw_section(retriever):
     answer = compose(retriever, "What are the risks of restaking?")
-    assert answer.language == "en" and not answer.refused
-    assert answer.citations[0].anchor == "what-are-the-risks-of-restaking"
-    assert answer.note and "Chinese" in answer.note
+    assert answer.language == "en" and not answer.refused and answer.note is None
+    first = answer.citations[0]
+    assert first.anchor == "what-are-the-risks-of-restaking" and first.lang == "en"
+    assert first.url == "https://ethereum.org/en/restaking/#what-are-the-risks-of-restaking"
+    assert first.original == {
+        "lang": "zh-tw",
+        "title": "再質押的風險是什麼？",
+        "url": "https://ethereum.org/zh-tw/restaking/#what-are-the-risks-of-restaking",
+    }
+    assert not re.search(r"[\u4e00-\u9fff]", answer.text), answer.text  # English sentences only
+    for c in answer.citations:
+        section = retriever.index.section_by_key[f"restaking.en.md#{c.anchor}"]
+        assert section.text[c.span[0] : c.span[1]] == c.snippet
 
 
 @pytest.mark.parametrize(
@@ -67,7 +82,8 @@ def test_out_of_scope_is_refused_politely_with_nearby_sections(retriever, questi
     assert answer.refused and answer.sentences == () and answer.citations == ()
     assert answer.language == language and answer.message
     assert 1 <= len(answer.suggestions) <= 3
-    assert all(s["url"].startswith("https://ethereum.org/zh-tw/restaking/") for s in answer.suggestions)
+    page = {"zh-tw": "zh-tw", "zh-cn": "zh", "en": "en"}[language]  # the asker's version of the page
+    assert all(s["url"].startswith(f"https://ethereum.org/{page}/restaking/") for s in answer.suggestions)
     assert answer.to_dict()["evidence"]["confidence"] < 0  # the refusal rule's decision, with its evidence
 
 

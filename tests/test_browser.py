@@ -337,3 +337,28 @@ def test_lists_tables_and_refusals_keep_their_shape(page, live_server):
     expect()(links).to_have_count(len(body["suggestions"]))
     assert [links.nth(i).get_attribute("href") for i in range(links.count())] == [s["url"] for s in body["suggestions"]]
     assert reply.locator("button.cite").count() == 0
+
+
+@browser_test
+def test_an_english_asker_reads_the_english_page_cited_with_its_english_link(page, live_server):
+    """In the English UI, an English question is answered with the English page's sentences
+    and section titles, each source linking to the English section with the zh-TW one beside."""
+    page.goto(live_server.url)
+    page.select_option("#ui-language", "en")
+    _, body, reply = send(page, "What are the risks of restaking?")
+    assert body["language"] == "en" and not body["refused"] and body["note"] is None
+    expect()(reply.locator(".bubble")).to_have_attribute("lang", "en")
+    text = reply.locator(".answer-text, .answer-list").first.inner_text()
+    assert re.search(r"[A-Za-z]{4,}", text) and not re.search(r"[\u4e00-\u9fff]", text), text
+    source = reply.locator(".sources li").first
+    link = source.locator("a.source-link")
+    expect()(link).to_have_attribute("href", f"https://ethereum.org/en/restaking/{RISKS}")
+    expect()(link).to_contain_text("What are the risks of restaking?")
+    expect()(source).to_have_attribute("lang", "en")
+    original = source.locator("a.source-original")
+    expect()(original).to_have_attribute("href", f"https://ethereum.org/zh-tw/restaking/{RISKS}")
+    expect()(original).to_contain_text("Traditional-Chinese original")
+
+    _, body, reply = send(page, "Is there a video explaining restaking?")
+    video = reply.locator("a.item-link").first
+    expect()(video).to_have_attribute("href", re.compile(r"^https://www\.youtube\.com/watch\?v="))

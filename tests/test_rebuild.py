@@ -449,6 +449,27 @@ def test_only_changed_chunks_are_embedded(tmp_path, base_data, corpus_copy, real
     assert (abs(after.vectors.reconstruct_n(0, after.vectors.ntotal)[rows] - fresh) < 1e-4).all()
 
 
+def test_editing_only_the_english_page_re_embeds_only_english_text(tmp_path, corpus_copy, tools):
+    """Plumbing (tiny embedder): the page's other versions keep their vectors from the cache."""
+    settings = make_settings(tmp_path, corpus_dir=str(corpus_copy))
+    data = settings.data_path
+    build_index(corpus_copy, data, HashEmbedder(), settings, tools=tools)
+    page = corpus_copy / "restaking.en.md"
+    text = page.read_text("utf-8")
+    assert "a few projects have emerged" in text
+    page.write_text(text.replace("a few projects have emerged", "several projects have appeared"), encoding="utf-8")
+
+    counter = CountingEmbedder(HashEmbedder())
+    report = build_index(corpus_copy, data, counter, settings, tools=tools)
+    after = load_index(data)
+    english = {c.embedding_text for c in after.chunks if c.section_key.startswith("restaking.en.md#")}
+    english |= {s.text for s in after.sentences if s.section_key.startswith("restaking.en.md#")}
+    assert counter.passages and set(counter.passages) <= english  # nothing of the zh-TW or zh page
+    assert any("several projects have appeared" in p for p in counter.passages)
+    assert report.sections_changed == ("restaking.en.md#what-are-some-examples-of-restaking",)
+    assert report.reused > 10 * report.embedded
+
+
 # plumbing: a build killed at every step ---------------------------------------------------------
 _CHILD = r"""
 import os, shutil, signal, sys

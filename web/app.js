@@ -40,6 +40,7 @@
       thinking: "正在查找頁面內容…",
       sources: "來源",
       openSection: "在 ethereum.org 開啟此段落",
+      original: "繁體中文原文",
       newTab: "（在新分頁開啟）",
       citeLabel: (n, title) => `來源 ${n}：${title}`,
       termLabel: (term) => `詞彙說明：${term}`,
@@ -84,6 +85,7 @@
       thinking: "正在查找页面内容…",
       sources: "来源",
       openSection: "在 ethereum.org 打开此段落",
+      original: "繁体中文原文",
       newTab: "（在新标签页打开）",
       citeLabel: (n, title) => `来源 ${n}：${title}`,
       termLabel: (term) => `词汇说明：${term}`,
@@ -128,6 +130,7 @@
       thinking: "Searching the page…",
       sources: "Sources",
       openSection: "Open this section on ethereum.org",
+      original: "Traditional-Chinese original",
       newTab: " (opens in a new tab)",
       citeLabel: (n, title) => `Source ${n}: ${title}`,
       termLabel: (term) => `Glossary: ${term}`,
@@ -171,6 +174,8 @@
 
   let lang = I18N[storage.get(STORE_LANG)] ? storage.get(STORE_LANG) : "zh-tw";
   const t = () => I18N[lang];
+  // the BCP 47 tag of a page version (its front-matter lang) or an asker's language
+  const langTag = (code) => (code === "en" ? "en" : code === "zh" || code === "zh-cn" ? "zh-Hans-CN" : "zh-Hant-TW");
 
   // small DOM helpers -------------------------------------------------------------------------
   function el(tag, className, text) {
@@ -180,18 +185,20 @@
     return node;
   }
 
-  function safeUrl(value) {
+  // citations point at ethereum.org; the links a line of the page carries (a video's address,
+  // a project's site) may point anywhere, over https
+  function safeUrl(value, anyHost = false) {
     try {
       const url = new URL(String(value));
-      if (url.protocol === "https:" && (url.hostname === "ethereum.org" || url.hostname.endsWith(".ethereum.org"))) {
+      if (url.protocol === "https:" && (anyHost || url.hostname === "ethereum.org" || url.hostname.endsWith(".ethereum.org"))) {
         return url.href;
       }
     } catch { /* not a URL */ }
     return null;
   }
 
-  function externalLink(href, text, className) {
-    const url = safeUrl(href);
+  function externalLink(href, text, className, anyHost = false) {
+    const url = safeUrl(href, anyHost);
     if (!url) return el("span", className, text);
     const a = el("a", className, text);
     a.href = url;
@@ -215,6 +222,9 @@
       citations: Array.isArray(s.citations) ? s.citations.filter(Number.isInteger) : [],
       label: str(s.label),
       cells: Array.isArray(s.cells) ? s.cells.map(str) : [],
+      links: Array.isArray(s.links)
+        ? s.links.filter((k) => k && typeof k === "object").map((k) => ({ text: str(k.text), url: str(k.url) }))
+        : [],
     };
   }
 
@@ -229,13 +239,23 @@
       sentences: items.filter((s) => s && typeof s.text === "string").map(slimItem),
       citations: (Array.isArray(body.citations) ? body.citations : [])
         .filter((c) => c && Number.isInteger(c.n))
-        .map((c) => ({ n: c.n, title: str(c.title), anchor: str(c.anchor), url: str(c.url), snippet: str(c.snippet) })),
+        .map((c) => ({
+          n: c.n,
+          title: str(c.title),
+          anchor: str(c.anchor),
+          url: str(c.url),
+          snippet: str(c.snippet),
+          lang: str(c.lang),
+          original: c.original && typeof c.original === "object"
+            ? { title: str(c.original.title), url: str(c.original.url), lang: str(c.original.lang) }
+            : null,
+        })),
       refused: body.refused === true,
       message: str(body.message),
       note: str(body.note),
       suggestions: (Array.isArray(body.suggestions) ? body.suggestions : [])
         .filter((s) => s && typeof s === "object")
-        .map((s) => ({ title: str(s.title), anchor: str(s.anchor), url: str(s.url) })),
+        .map((s) => ({ title: str(s.title), anchor: str(s.anchor), url: str(s.url), lang: str(s.lang) })),
       language: str(body.language),
       resolved_question: str(body.resolved_question),
       answer_id: str(body.answer_id),
@@ -399,17 +419,20 @@
   function renderAnswer(r) {
     const s = t();
     const bubble = el("div", "bubble answer");
-    bubble.lang = r.language === "zh-cn" ? "zh-Hans-CN" : "zh-Hant-TW";
+    // the quotations' language: a Simplified answer is shown in Simplified whatever it quotes
+    const quoted = r.citations.length ? r.citations[0].lang : r.language;
+    bubble.lang = r.language === "zh-cn" ? "zh-Hans-CN" : langTag(quoted || r.language);
     if (r.refused) {
       bubble.classList.add("refused");
       const message = el("p", null, r.message || s.suggestions);
-      if (r.language === "en") message.lang = "en";
+      message.lang = langTag(r.language);
       bubble.append(message);
       if (r.suggestions.length) {
         const list = el("ul", "suggestions");
         for (const sug of r.suggestions) {
           const li = el("li");
           li.append(externalLink(sug.url, sug.title || s.pageTop));
+          if (sug.lang) li.lang = langTag(sug.lang);
           list.append(li);
         }
         bubble.append(list);
@@ -418,7 +441,7 @@
       bubble.append(...renderBody(r));
       if (r.note) {
         const note = el("p", "note muted", r.note);
-        note.lang = "en";
+        note.lang = langTag(r.language);
         bubble.append(note);
       }
       if (r.citations.length) bubble.append(renderSources(r.citations));
@@ -457,7 +480,7 @@
         } else {
           li.append(withTerms(layout === "steps" ? item.text.replace(/^\s*\d+[.、)]?\s*/, "") : item.text, seen));
         }
-        li.append(...citeButtons(item.citations, byN));
+        li.append(...citeButtons(item.citations, byN), ...itemLinks(item));
         list.append(li);
       }
       out.push(list);
@@ -492,12 +515,26 @@
       const text = el("p", "answer-text");
       for (const sentence of r.sentences) {
         const span = el("span", "sentence");
-        span.append(withTerms(sentence.text, seen), ...citeButtons(sentence.citations, byN));
+        span.append(withTerms(sentence.text, seen), ...citeButtons(sentence.citations, byN), ...itemLinks(sentence));
         text.append(span, document.createTextNode(" "));
       }
       out.push(text);
     }
     return out;
+  }
+
+  // the page's own links for a quoted line: 「(再質押詳解 ↗ · YouTube ↗)」
+  function itemLinks(item) {
+    const links = (item.links || []).filter((k) => safeUrl(k.url, true));
+    if (!links.length) return [];
+    const box = el("span", "item-links");
+    box.append(" (");
+    links.forEach((k, i) => {
+      if (i) box.append(" · ");
+      box.append(externalLink(k.url, k.text || k.url, "item-link", true));
+    });
+    box.append(")");
+    return [box];
   }
 
   function citeButtons(numbers, byN) {
@@ -572,7 +609,7 @@
   function renderSources(citations) {
     const s = t();
     const box = el("div", "sources");
-    box.lang = "zh-Hant-TW"; // section titles are the page's
+    box.lang = langTag(citations[0] && citations[0].lang); // section titles are the quoted version's
     const heading = el("h3", null, s.sources);
     heading.lang = s.htmlLang;
     box.append(heading);
@@ -586,7 +623,14 @@
     for (const { c, ns } of groups.values()) {
       const li = el("li");
       li.append(el("span", "source-n", ns.map((n) => `[${n}]`).join("")), " ");
+      if (c.lang) li.lang = langTag(c.lang);
       li.append(externalLink(c.url, c.title || s.pageTop, "source-link"));
+      if (c.original && c.original.url) {
+        // the same section in the page's main version, beside the quoted one
+        const original = externalLink(c.original.url, s.original, "source-original");
+        original.lang = s.htmlLang;
+        li.append(" · ", original);
+      }
       list.append(li);
     }
     box.append(list);
@@ -650,7 +694,8 @@
     pop.trigger = trigger;
     pop.pinned = pop.pinned || pinned;
     ui.popover.replaceChildren(...popoverContent(trigger));
-    ui.popover.lang = "zh-Hant-TW"; // snippets, section titles and explanations are the page's own words
+    // snippets, section titles and explanations are the page's own words, in the version quoted
+    ui.popover.lang = langTag(trigger._citation ? trigger._citation.lang : "zh-tw");
     ui.popover.classList.toggle("pop-term", !trigger._citation);
     ui.popover.hidden = false;
     trigger.setAttribute("aria-describedby", "popover");

@@ -9,7 +9,7 @@ and :attr:`AnchorVersions.missing` names the versions without it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from .corpus import Section
@@ -75,6 +75,68 @@ def align_versions(sections: Iterable[Section]) -> list[PageVersions]:
             anchors.append(AnchorVersions(anchor, found, tuple(lang for lang in langs if lang not in found)))
         pages.append(PageVersions(page, langs, tuple(anchors)))
     return pages
+
+
+#: The version of a page each asker's language reads first (asker languages are those of
+#: :func:`restake_qa.text.detect_language`; versions are the pages' front-matter ``lang``).
+OWN_VERSION = {"zh-tw": "zh-tw", "zh-cn": "zh", "en": "en"}
+#: The versions each asker's language reads without a note (Chinese in either script).
+READABLE = {"en": frozenset({"en"}), "zh-tw": frozenset({"zh-tw", "zh"}), "zh-cn": frozenset({"zh-tw", "zh"})}
+
+
+def reading_order(asker: str, langs: tuple[str, ...], simplified_source: str = "page") -> tuple[str, ...]:
+    """The versions of a page (``langs``, main version first) in the order an asker reads them:
+    their own language's version, then the main version, then the rest. With
+    ``simplified_source="converted"`` a Simplified asker reads the main version (converted)."""
+    own = OWN_VERSION.get(asker, "")
+    if asker == "zh-cn" and simplified_source == "converted":
+        own = ""
+    first = [own] if own in langs else []
+    return tuple(dict.fromkeys([*first, *langs[:1], *langs]))
+
+
+class VersionMap:
+    """The language versions of indexed sections, as retrieval and answers need them: every
+    version of a section (by :attr:`Section.group`), each page's languages (main version first)
+    and the sections that continue another in their own version.
+
+    A section the main version lacks continues, in its own version, the section before it that
+    the main version has: the English page's ``other-examples`` holds what the zh-TW page has at
+    the end of ``what-are-some-examples-of-restaking``, so answers read both."""
+
+    def __init__(self, sections: Sequence[Section]) -> None:
+        self.keys: dict[str, dict[str, str]] = {}  # group → lang → section key
+        self._langs: dict[str, tuple[str, ...]] = {}  # page → its languages, main first
+        for s in sections:
+            self.keys.setdefault(s.group, {}).setdefault(s.lang, s.key)
+            page = _page(s.group)
+            if s.lang not in self._langs.get(page, ()):
+                self._langs[page] = (*self._langs.get(page, ()), s.lang)
+        self._continued: dict[str, list[str]] = {}
+        before: dict[tuple[str, str], str] = {}
+        for s in sections:
+            page = _page(s.group)
+            if self._langs[page][0] in self.keys[s.group]:
+                before[(page, s.lang)] = s.key
+            elif (page, s.lang) in before:
+                self._continued.setdefault(before[(page, s.lang)], []).append(s.key)
+
+    def langs(self, group: str) -> tuple[str, ...]:
+        """The languages of the page ``group`` belongs to, main version first."""
+        return self._langs[_page(group)]
+
+    def main_key(self, section: Section) -> str | None:
+        """The key of ``section`` in its page's main version, if that version has it."""
+        main = self._langs.get(_page(section.group), (section.lang,))[0]
+        return self.keys.get(section.group, {}).get(main)
+
+    def continued(self, key: str) -> list[str]:
+        """The sections that continue section ``key`` in its own version."""
+        return self._continued.get(key, [])
+
+
+def _page(group: str) -> str:
+    return group.rsplit("#", 1)[0]
 
 
 def format_alignment(pages: list[PageVersions]) -> list[str]:

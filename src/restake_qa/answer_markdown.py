@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .answer import ENGLISH_NOTE
+from .answer import VERSION_NOTES
 from .answer.render import REFUSALS
 
 #: The heading of the list of cited sections, in the asker's language.
@@ -82,7 +82,9 @@ def format_answer_markdown(body: dict[str, Any]) -> str:
 
 
 def _marks(item: dict[str, Any]) -> str:
-    return "".join(f"[{n}]" for n in item["citations"])
+    """The item's citation markers, and the page's links for its line (a video's address)."""
+    links = " · ".join(_link(k["text"] or k["url"], k["url"], "zh-tw") for k in item.get("links") or ())
+    return "".join(f"[{n}]" for n in item["citations"]) + (f" ({links})" if links else "")
 
 
 def _body(body: dict[str, Any]) -> str:
@@ -107,7 +109,7 @@ def _body(body: dict[str, Any]) -> str:
 
 
 _HEADINGS = {f"**{heading}**" for heading in SOURCES_HEADING.values()}
-_NOTES = {f"*{escape(ENGLISH_NOTE)}*"}
+_NOTES = {f"*{escape(note)}*" for note in VERSION_NOTES.values()}
 
 
 def history_answer(content: str) -> str:

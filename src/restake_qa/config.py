@@ -58,24 +58,26 @@ class Settings:
     # retrieval
     top_k: int = _setting(5, "Sections returned per question.")
     candidates: int = _setting(30, "Chunks taken from each retriever before fusion.")
-    dense_weight: float = _setting(0.301, "Fusion weight of the best chunk's embedding similarity (see retrieval.py).")
-    sentence_weight: float = _setting(0.044, "Fusion weight of the best single sentence's embedding similarity.")
-    anchor_weight: float = _setting(
-        0.064, "Fusion weight of the similarity to the section's English name (its anchor)."
-    )
+    dense_weight: float = _setting(0.138, "Fusion weight of the best chunk's embedding similarity (see retrieval.py).")
+    sentence_weight: float = _setting(0.18, "Fusion weight of the best single sentence's embedding similarity.")
+    anchor_weight: float = _setting(0.0, "Fusion weight of the similarity to the section's English name (its anchor).")
     lexical_weight: float = _setting(
-        0.542, "Fusion weight of the best chunk's BM25 score (jieba tokens, glossary and synonyms)."
+        0.454, "Fusion weight of the best chunk's BM25 score (jieba tokens, glossary and synonyms)."
     )
-    heading_weight: float = _setting(0.049, "Fusion weight of how much of the question the section's heading names.")
+    heading_weight: float = _setting(0.173, "Fusion weight of how much of the question the section's heading names.")
+    intent_weight: float = _setting(
+        0.056,
+        "Fusion weight of a section heading that asks what the question asks (「再質押是什麼？」 for a definition).",
+    )
     dense_spread: float = _setting(
         0.1, "Cosine gap to the question's best section at which a similarity feature reaches 0."
     )
     refusal_rule: str = _setting(
-        "cosine=54.697 sentence_cosine=36.707 lexical=4.434 coverage=2.669 bias=-80.468",
+        "cosine=53.77 sentence_cosine=30.47 lexical=4.295 coverage=1.821 bias=-74.424",
         "Linear rule over the best raw cosines, lexical score and coverage; the question is refused when it sums below 0 (`restake-qa eval --tune` fits it).",
     )
     focus_strict_zipf: float = _setting(
-        2.5,
+        3.5,
         "A name, or a Chinese noun rarer than this in general language (wordfreq Zipf), that the pages never use makes a question unanswerable on its own (see refusal.py).",
     )
     focus_strict_zipf_latin: float = _setting(
@@ -83,19 +85,27 @@ class Settings:
         "The same for a Latin-script word that is not written as a name (English has more rare everyday words than Chinese nouns).",
     )
     focus_soft_zipf: float = _setting(
-        4.0,
+        4.3,
         "Focus terms commoner than this (Zipf) never decide a refusal; between the two values an unused one refuses only with weak similarity.",
     )
     focus_soft_margin: float = _setting(
-        0.0,
+        3.0,
         "How far above 0 the similarity rule must sum for a question with a moderately informative unused term to be answered.",
+    )
+    version_scoring: str = _setting(
+        "feature_max",
+        "How a section's language versions combine into its score: feature_max (each feature's best version), max (the best version's fused score) or own (the asker's version only); see retrieval.py.",
+    )
+    simplified_source: str = _setting(
+        "page",
+        "What a Simplified-Chinese question is answered from: page (the page's official Simplified version) or converted (the Traditional page converted by OpenCC).",
     )
     query_cache_size: int = _setting(1024, "Query embeddings kept in memory (LRU); 0 disables the cache.")
     # answers
     answer_max_sentences: int = _setting(3, "Most sentences in one answer.")
     answer_sections: int = _setting(2, "Most sections an answer may quote from.")
     answer_unit_weights: str = _setting(
-        "dense=2.418 lexical=1.653 lexical_abs=1.187 label=1.256 text=0.231 fused=0.516 rank0=0.863 rank1=-0.131 heading=1.239 title=0.784 cue=0.933 first=0.112 row=-0.123 step=-0.059 item=-0.052 alert=0.132 video=-0.524",
+        "dense=2.486 lexical=1.845 lexical_abs=1.176 label=1.64 text=0.106 fused=0.777 rank0=0.996 rank1=0.126 heading=0.507 title=0.892 cue=1.146 first=-0.102 row=-0.124 step=0.143 item=-0.095 alert=0.1 video=-0.525",
         "Weights of an answer unit's features (see answer/select.py); `restake-qa eval --tune` fits them on the answer question set.",
     )
     # service

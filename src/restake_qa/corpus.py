@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,7 @@ class Block:
     table: int = -1
     cells: tuple[str, ...] = ()
     label: str = ""
+    links: tuple[int, ...] = ()  # the section's links (indexes into Section.links) that go with this line
 
 
 @dataclass(frozen=True)
@@ -239,10 +240,15 @@ def corpus_files(folder: Path) -> list[Path]:
     return files
 
 
+def build_inputs(folder: Path) -> list[Path]:
+    """The files a build depends on, in hashing order: the pages, corpus.toml, the components
+    files, the glossary and synonyms (they shape the sections and the lexical index)."""
+    return [*corpus_files(folder), folder / "corpus.toml", *component_files(folder), *tool_files(folder)]
+
+
 def corpus_hash(folder: Path) -> str:
-    """sha256 over the pages, corpus.toml, the components files, the glossary and synonyms
-    (they shape the sections and the lexical index): what a build depends on."""
-    return files_digest([*corpus_files(folder), folder / "corpus.toml", *component_files(folder), *tool_files(folder)])
+    """sha256 over :func:`build_inputs`: what a build depends on."""
+    return files_digest(build_inputs(folder))
 
 
 def load_corpus_report(folder: Path, max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES) -> CorpusParse:
@@ -354,7 +360,13 @@ def parse_page_report(
             current.attachments.append((event.kind, event.value))
         else:
             current.blocks.append(event.text)
-            current.kinds.append(_block(current, event))
+            block = _block(current, event)
+            if event.links:  # a component's line and its links (「造訪 EigenLayer」, a video's address)
+                for link in event.links:
+                    if Link(*link) not in current.links:
+                        current.links.append(Link(*link))
+                block = replace(block, links=tuple(current.links.index(Link(*link)) for link in event.links))
+            current.kinds.append(block)
             current.last_line = max(current.last_line, body_line + event.line)
 
     page_id = config.page_id(source)

@@ -41,7 +41,9 @@ from .errors import IndexLoadError
 from .fsutil import sha256_file, write_atomic
 from .lexical import LexicalIndex
 
-FORMAT_VERSION = 4  # 3: sections carry their page id (language versions); 4: line blocks, tables, title vectors
+FORMAT_VERSION = (
+    5  # 3: sections carry their page id (language versions); 4: line blocks, tables, title vectors; 5: blocks' links
+)
 #: Up to this many chunks the index is exact (flat inner product); above it, HNSW. Measured
 #: (bench/, 2 cores): exact search over 100k vectors takes ~6 ms with one thread (what
 #: `serve` uses), builds in 0.1 s and needs no recall trade-off; HNSW answers in 0.7 ms but
@@ -263,7 +265,10 @@ def load_index_folder(folder: Path, expected_model: str | None = None, verify: b
             row["lines"] = tuple(row["lines"])
             row["links"] = tuple(Link(**link) for link in row["links"])
             row["attachments"] = tuple(tuple(a) for a in row["attachments"])
-            row["blocks"] = tuple(Block(**{**b, "cells": tuple(b["cells"])}) for b in row.get("blocks", ()))
+            row["blocks"] = tuple(
+                Block(**{**b, "cells": tuple(b["cells"]), "links": tuple(b.get("links", ()))})
+                for b in row.get("blocks", ())
+            )
             row["tables"] = tuple(tuple(t) for t in row.get("tables", ()))
             sections.append(Section(**row))
         with open(folder / "sentences.jsonl", encoding="utf-8") as fh:

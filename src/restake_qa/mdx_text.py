@@ -67,6 +67,7 @@ class Line:
     label: str = ""  # an alert's title, an item's name
     cells: tuple[str, ...] = ()  # a table row's cells, aligned with header
     header: tuple[str, ...] = ()
+    links: tuple[tuple[str, str], ...] = ()  # (text, url) of the links that go with this line
 
 
 @dataclass(frozen=True)
@@ -416,14 +417,20 @@ class _Walker:
             return
         # each line where the component stands: a video's title, or one item of its list
         # (「EigenLayer (再質押平台)：…」, named by what comes before the ：)
-        for text in found.lines:
+        # its links go with its lines: one each when there are as many (a list's 「造訪 …」), else
+        # every link with every line (a video's page and its YouTube address)
+        links = tuple(found.links)
+        paired = len(links) == len(found.lines)
+        for i, text in enumerate(found.lines):
+            own = (links[i],) if paired else links
             if video:
-                self.emit(text, line, "video")
+                self.emit(text, line, "video", links=own)
             else:
                 name = text.split(self.style.label.strip(), 1)[0].strip() if self.style.label.strip() in text else ""
-                self.emit(text, line, "item", label=name if len(name) <= 40 else "")
-        for text, url in found.links:
-            self.record(LinkRef(text, url))
+                self.emit(text, line, "item", label=name if len(name) <= 40 else "", links=own)
+        if not found.lines:
+            for text, url in links:
+                self.record(LinkRef(text, url))
 
 
 def _attrs(tag: Tag) -> str:

@@ -30,13 +30,13 @@ else the question is refused. Its evidence is part of the result.
 from __future__ import annotations
 
 import math
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from .alignment import VersionMap, reading_order
 from .analysis import QuestionAnalysis, QuestionAnalyzer
 from .chunking import Chunk, Sentence
 from .config import Settings
@@ -45,17 +45,17 @@ from .coverage import Coverage
 from .embedding import Embedder
 from .errors import ConfigError, IndexLoadError
 from .index import Index
+from .query import QueryTerms
 from .refusal import RefusalDecision, decide
 from .text import TextTools
 from .units import Unit, UnitIndex
 
-FEATURES = ("dense", "sentence", "anchor", "lexical", "heading")
+FEATURES = ("dense", "sentence", "anchor", "lexical", "heading", "intent")
+#: How a section's language versions combine into its score (the ``version_scoring`` setting).
+VERSION_SCORINGS = ("feature_max", "max", "own")
+SIMPLIFIED_SOURCES = ("page", "converted")
 #: Inputs of the refusal rule, in the order its coefficients are written.
 REFUSAL_INPUTS = ("cosine", "sentence_cosine", "lexical", "coverage")
-
-# A Latin word that names something (EigenLayer, USDC, EIP-1559, Cardano): mixed case,
-# a digit, or a capital that does not start a sentence.
-_WORD = re.compile(r"(?<![A-Za-z0-9])[A-Za-z][A-Za-z0-9.+'-]*")
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,7 @@ class Scores:
     sentence: float = 0.0  # 0–1, relative
     anchor: float = 0.0  # 0–1, relative
     heading: float = 0.0  # 0–1
+    intent: float = 0.0  # 1 when the section's heading asks what the question asks (a definition, a reason…)
 
     def to_dict(self) -> dict[str, float]:
         return {k: round(v, 4) for k, v in vars(self).items()}
@@ -83,10 +84,11 @@ class ChunkHit:
 class Hit:
     """A retrieved section with its best chunks and why it was retrieved."""
 
-    section: Section
-    chunks: tuple[ChunkHit, ...]  # best first
-    scores: Scores  # the section's features and fused score
+    section: Section  # the version the asker reads (see alignment.reading_order)
+    chunks: tuple[ChunkHit, ...]  # that version's, best first
+    scores: Scores  # the section's features and fused score, over its versions
     matched_terms: tuple[str, ...]
+    versions: tuple[Section, ...] = ()  # every language version of the section, as read
 
     @property
     def anchor(self) -> str:
@@ -166,6 +168,15 @@ class Retriever:
         self.weights = weights_of(settings)
         self.spread = settings.dense_spread
         self.refusal_rule = parse_refusal_rule(settings.refusal_rule)
+        if settings.version_scoring not in VERSION_SCORINGS:
+            raise ConfigError(
+                f"version_scoring must be one of {', '.join(VERSION_SCORINGS)}, got {settings.version_scoring!r}"
+            )
+        if settings.simplified_source not in SIMPLIFIED_SOURCES:
+            raise ConfigError(
+                f"simplified_source must be one of {', '.join(SIMPLIFIED_SOURCES)}, got {settings.simplified_source!r}"
+            )
+        self.versions = VersionMap(index.sections)
         self._n = len(index.chunks)
         self._lexical = index.lexical
         self._section_row = {s.key: i for i, s in enumerate(index.sections)}
@@ -186,6 +197,7 @@ class Retriever:
         n_sections = max(len(headings), 1)
         self._heading_idf = {t: math.log(1 + (n_sections - df + 0.5) / (df + 0.5)) for t, df in heading_df.items()}
         self._heading_idf_unknown = math.log(1 + (n_sections + 0.5) / 0.5)
+        self.query = QueryTerms(index.lexical, tools, frozenset(self._heading_idf))
         self._sections_with: dict[str, list[str]] = {}
         for key, tokens in headings.items():
             for tok in tokens:
@@ -194,6 +206,17 @@ class Retriever:
     # what answer composition reads --------------------------------------------------------
     def section(self, key: str) -> Section:
         return self.index.section_by_key[key]
+
+    def reading(self, section: Section) -> list[Section]:
+        """What an answer may quote for ``section``: itself and the sections that continue it in
+        its version of the page (sections the main version lacks; see ``_continued``)."""
+        return [section, *(self.index.section_by_key[key] for key in self.versions.continued(section.key))]
+
+    def main_version(self, section: Section) -> Section:
+        """The section in its page's main version (the first file of the page: zh-TW), or
+        ``section`` itself where the main version lacks it."""
+        key = self.versions.main_key(section)
+        return self.index.section_by_key[key] if key else section
 
     def sentence(self, row: int) -> Sentence:
         return self.index.sentences[row]
@@ -236,61 +259,6 @@ class Retriever:
         """BM25's IDF of ``token`` over the chunks (the highest for a token they never use)."""
         return self._lexical.idf(token)
 
-    def _worth_expanding(self, said: str, word: str) -> bool:
-        """An expansion helps unless what the question said is already at least as common in
-        the pages as the word it expands to (ETH needs no 以太幣; operators needs 營運者)."""
-        said_tokens = self.tools.lexical_tokens(said)
-        if not said_tokens or not all(t in self._lexical for t in said_tokens):
-            return True
-        df_said = min(self._lexical.df(t) for t in said_tokens)
-        word_tokens = self.tools.lexical_tokens(word)
-        df_word = max((self._lexical.df(t) for t in word_tokens if t in self._lexical), default=0)
-        return df_said < df_word
-
-    def expansions(self, question: str) -> list[str]:
-        """The page's words for what ``question`` says in other words, those worth adding."""
-        return [word for said, word in self.tools.expansions(question) if self._worth_expanding(said, word)]
-
-    def query_tokens(self, question: str, words: list[str] | None = None) -> list[str]:
-        return self.tools.query_tokens(question, self.expansions(question) if words is None else words)
-
-    @staticmethod
-    def query_text(question: str, language: str, words: list[str]) -> str:
-        """What is embedded: an English question with the page's ``words`` for it appended."""
-        if language != "en" or not words:
-            return question
-        return f"{question}（{'、'.join(words)}）"
-
-    def content_tokens(self, question: str, language: str, tokens: list[str]) -> list[str]:
-        """The query tokens that say what the question is about. In an English question an
-        ordinary English word cannot occur in the Chinese page (its meaning arrives through the
-        expansions), so only names (EigenLayer, USDC, Cardano) and words the pages use count."""
-        if language != "en":
-            return tokens
-        names: set[str] = set()
-        for m in _WORD.finditer(question):
-            word, before = m.group(0), question[: m.start()].rstrip()
-            starts_sentence = not before or before[-1] in ".?!。？！:：\"'“‘(（"
-            if (
-                any(c.isdigit() for c in word)
-                or any(c.isupper() for c in word[1:])
-                or (word[0].isupper() and not starts_sentence)
-            ):
-                names.update(self.tools.lexical_tokens(word))
-        return [t for t in tokens if not t.isascii() or t in names or self._known(t)]
-
-    def _known(self, token: str) -> bool:
-        """Whether the indexed pages use ``token``: in their text or in a heading (anchors)."""
-        return token in self._lexical or token in self._heading_idf
-
-    def coverage(self, content: list[str]) -> float:
-        """IDF-weighted share of ``content`` tokens that the indexed pages use at all."""
-        if not content:
-            return 0.0
-        mass = sum(self.idf(t) for t in content)
-        known = sum(self.idf(t) for t in content if self._known(t))
-        return known / mass if mass else 0.0
-
     def _relative(self, cosines: dict[str, float]) -> dict[str, float]:
         best = max(cosines.values(), default=0.0)
         return {k: relative(c, best, self.spread) for k, c in cosines.items()}
@@ -308,8 +276,8 @@ class Retriever:
         question = analysis.text or question  # full-width letters and digits as ASCII
 
         t = time.perf_counter()
-        words = list(dict.fromkeys([*self.expansions(question), *analysis.implied]))
-        qvec = self.embedder.embed_queries([self.query_text(question, language, words)])
+        words = list(dict.fromkeys([*self.query.expansions(question), *analysis.implied]))
+        qvec = self.embedder.embed_queries([self.query.embedded(question, language, words)])
         q = qvec[0]
         timings["embed"] = (time.perf_counter() - t) * 1000
 
@@ -321,8 +289,8 @@ class Retriever:
         timings["dense"] = (time.perf_counter() - t) * 1000
 
         t = time.perf_counter()
-        tokens = self.query_tokens(question, words)
-        content = self.content_tokens(question, language, tokens)
+        tokens = self.query.tokens(question, words)
+        content = self.query.content(question, language, tokens)
         if content:
             raw = self._lexical.scores(tokens)
             scale = sum(self.idf(tok) for tok in content) or 1.0
@@ -339,9 +307,10 @@ class Retriever:
         timings["lexical"] = (time.perf_counter() - t) * 1000
 
         t = time.perf_counter()
-        keys = list(
-            dict.fromkeys([self.index.chunks[i].section_key for i in dense_ids + lex_ids] + list(heading_score))
-        )
+        found = [self.index.chunks[i].section_key for i in dense_ids + lex_ids] + list(heading_score)
+        # every language version of a section found is scored, so that its versions combine
+        groups = dict.fromkeys(self.index.section_by_key[key].group for key in found)
+        keys = [key for group in groups for key in self.versions.keys[group].values()]
         candidates = [i for key in keys for i in self._chunk_rows.get(key, ())]
         missing = [i for i in candidates if i not in cosine]
         if missing:
@@ -377,6 +346,7 @@ class Retriever:
                 "anchor": anchor[key],
                 "lexical": max(h.scores.lexical for h in chunk_hits),
                 "heading": min(heading_score.get(key, 0.0), 1.0),
+                "intent": float(analysis.intent != "other" and self.title_intent(key) == analysis.intent),
             }
             fused = sum(w[f] * features[f] for f in FEATURES)
             scores = Scores(
@@ -387,9 +357,11 @@ class Retriever:
                 features["sentence"],
                 features["anchor"],
                 features["heading"],
+                features["intent"],
             )
             terms = tuple(dict.fromkeys(t for h in chunk_hits for t in h.matched_terms))
             hits.append(Hit(self.index.section_by_key[key], tuple(chunk_hits), scores, terms))
+        hits = self._combine_versions(hits, language)
         hits.sort(key=lambda h: -h.scores.fused)
         timings["fusion"] = (time.perf_counter() - t) * 1000
 
@@ -397,7 +369,7 @@ class Retriever:
             "cosine": best_chunk_cos,
             "sentence_cosine": max(sentence_cos.values(), default=0.0),
             "lexical": max((h.scores.lexical for h in hits), default=0.0),
-            "coverage": self.coverage(content),
+            "coverage": self.query.coverage(content),
         }
         confidence = self.refusal_rule.get("bias", 0.0) + sum(
             self.refusal_rule.get(name, 0.0) * value for name, value in inputs.items()
@@ -421,12 +393,49 @@ class Retriever:
             analysis.question, language, tuple(hits[:top_k]), refused, evidence, timings, q, analysis, decision
         )
 
+    def _combine_versions(self, hits: list[Hit], language: str) -> list[Hit]:
+        """One hit per section: the version the asker reads, scored over all its versions
+        (``version_scoring``: each feature's best version, the best version's fused score, or
+        the asker's version alone)."""
+        groups: dict[str, dict[str, Hit]] = {}
+        for hit in hits:
+            groups.setdefault(hit.section.group, {})[hit.section.lang] = hit
+        out = []
+        for group, by_lang in groups.items():
+            langs = self.versions.langs(group)
+            order = [
+                lang for lang in reading_order(language, langs, self.settings.simplified_source) if lang in by_lang
+            ]
+            own = by_lang[order[0]]
+            scores = own.scores
+            pool = list(by_lang.values())
+            if self.settings.version_scoring == "max":
+                scores = max(pool, key=lambda h: h.scores.fused).scores
+            elif self.settings.version_scoring == "feature_max":
+                best = {f: max(getattr(h.scores, f) for h in pool) for f in FEATURES}
+                scores = Scores(
+                    dense=best["dense"],
+                    lexical=best["lexical"],
+                    fused=sum(self.weights[f] * best[f] for f in FEATURES),
+                    cosine=max(h.scores.cosine for h in pool),
+                    sentence=best["sentence"],
+                    anchor=best["anchor"],
+                    heading=best["heading"],
+                    intent=best["intent"],
+                )
+            terms = tuple(dict.fromkeys(t for lang in order for t in by_lang[lang].matched_terms))
+            versions = tuple(by_lang[lang].section for lang in order)
+            out.append(Hit(own.section, own.chunks, scores, terms, versions))
+        return out
+
     def features(self, question: str) -> tuple[list[str], np.ndarray, dict[str, float]]:
         """Every section's feature vector for ``question`` (rows in ``index.sections`` order,
         columns :data:`FEATURES`) and the refusal inputs; used to tune weights and the rule."""
         result = self.search(question, top_k=len(self.index.sections))
-        matrix = np.zeros((len(self.index.sections), len(FEATURES)))
+        groups = list(self.versions.keys)
+        row = {group: i for i, group in enumerate(groups)}
+        matrix = np.zeros((len(groups), len(FEATURES)))
         for hit in result.hits:
-            matrix[self._section_row[hit.section.key]] = [getattr(hit.scores, f) for f in FEATURES]
+            matrix[row[hit.section.group]] = [getattr(hit.scores, f) for f in FEATURES]
         inputs = {name: float(result.evidence[name]) for name in REFUSAL_INPUTS}
-        return [s.anchor for s in self.index.sections], matrix, inputs
+        return [group.rsplit("#", 1)[1] for group in groups], matrix, inputs

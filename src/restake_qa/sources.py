@@ -1,9 +1,10 @@
 """The corpus files a build was made from, kept inside the build (``builds/<version>/sources/``).
 
-A build copies the files its corpus hash covers (the pages, ``corpus.toml``, the glossary and
-synonyms) into its folder, checksummed by its manifest like every other file. Rolling back to
-a build can then restore the content together with the index (:func:`restore_sources`), so
-that the next build does not bring the replaced content back.
+A build copies the files its corpus hash covers (:func:`restake_qa.corpus.build_inputs`: the
+pages, ``corpus.toml``, the components files, the glossary and synonyms) into its folder,
+checksummed by its manifest like every other file. Rolling back to a build can then restore
+the content together with the index (:func:`restore_sources`), so that the next build does
+not bring the replaced content back.
 """
 
 from __future__ import annotations
@@ -16,17 +17,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .corpus import corpus_files
+from .corpus import build_inputs, component_files
 from .fsutil import fsync_dir
 from .text import tool_files
 
 SOURCES = "sources"
 PAGE_SUFFIXES = (".md", ".mdx")
-
-
-def _inputs(corpus_dir: Path) -> list[Path]:
-    """What ``corpus.corpus_hash`` covers, in its order."""
-    return [*corpus_files(corpus_dir), corpus_dir / "corpus.toml", *tool_files(corpus_dir)]
 
 
 def _digest(files: dict[str, bytes]) -> str:
@@ -41,7 +37,7 @@ def read_sources(corpus_dir: Path, corpus_sha256: str) -> dict[str, bytes] | Non
     """The corpus files as they are now, or None if they no longer hash to ``corpus_sha256``
     (they changed while a build read them: that build keeps no sources)."""
     files: dict[str, bytes] = {}
-    for path in _inputs(corpus_dir):
+    for path in build_inputs(corpus_dir):
         try:
             files[path.name] = path.read_bytes()
         except FileNotFoundError:
@@ -62,7 +58,7 @@ def has_sources(build_folder: Path) -> bool:
 
 def _managed(corpus_dir: Path) -> list[Path]:
     """The corpus files a restore may replace or set aside: pages and the configuration."""
-    names = {p.name for p in tool_files(corpus_dir)} | {"corpus.toml"}
+    names = {p.name for p in [*tool_files(corpus_dir), *component_files(corpus_dir)]} | {"corpus.toml"}
     return sorted(p for p in corpus_dir.iterdir() if p.is_file() and (p.suffix in PAGE_SUFFIXES or p.name in names))
 
 

@@ -12,6 +12,6 @@ from __future__ import annotations
 from .compose import compose
 from .followup import resolve_question
 from .model import Answer, AnswerItem, Citation
-from .render import ENGLISH_NOTE
+from .render import ENGLISH_NOTE, VERSION_NOTES
 
-__all__ = ["ENGLISH_NOTE", "Answer", "AnswerItem", "Citation", "compose", "resolve_question"]
+__all__ = ["ENGLISH_NOTE", "VERSION_NOTES", "Answer", "AnswerItem", "Citation", "compose", "resolve_question"]

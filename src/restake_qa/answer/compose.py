@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from ..corpus import Section
 from ..retrieval import Retrieval, Retriever
 from ..text import detect_language
 from ..units import Unit
 from .followup import resolve_question
 from .model import Answer, AnswerItem, Citation
-from .render import ENGLISH_NOTE, display, lead, refusal_message
+from .render import display, lead, refusal_message, version_note
 from .select import Selection, Selector
 
 
@@ -43,7 +44,14 @@ def compose(
             text = tools.to_simplified(text)
             cells = tuple(tools.to_simplified(c) for c in cells)
         items.append(
-            AnswerItem(text=text, citations=(n,), kind=unit.kind, label=_label(unit, language, tools), cells=cells)
+            AnswerItem(
+                text=text,
+                citations=(n,),
+                kind=unit.kind,
+                label=_label(unit, language, tools),
+                cells=cells,
+                links=_links(retriever.section(unit.key), unit),
+            )
         )
     layout, headers = selection.layout, tuple(selection.headers)
     if layout == "table" and selection.rows and all(u.kind == "step" for row in selection.rows for u in row):
@@ -66,7 +74,7 @@ def compose(
         layout=layout,
         lead=intro,
         headers=headers,
-        note=ENGLISH_NOTE if language == "en" else None,
+        note=version_note(language, {retriever.section(u.key).lang for u in units}),
         resolved_question=resolved if resolved != question else None,
     )
 
@@ -78,6 +86,14 @@ def _label(unit: Unit, language: str, tools: object) -> str:
     if unit.kind == "row" and unit.table_kind == "labels" and unit.label:
         return tools.to_simplified(unit.label) if language == "zh-cn" else unit.label
     return ""
+
+
+def _links(section: Section, unit: Unit) -> tuple[dict[str, str], ...]:
+    """The links that go with the unit's line (a video's page and address, 「造訪 EigenLayer」)."""
+    block = section.blocks[unit.line] if unit.line < len(section.blocks) else None
+    if block is None:
+        return ()
+    return tuple({"text": section.links[i].text, "url": section.links[i].url} for i in block.links)
 
 
 def _step_rows(selection: Selection, items: list[AnswerItem], units: list[Unit]) -> list[AnswerItem]:
@@ -105,6 +121,7 @@ def _citation(
     section = retriever.section(unit.key)
     hit = hit_of.get(unit.key)
     scores = hit.scores.to_dict() if hit else {}
+    main = retriever.main_version(section)
     return Citation(
         n=n,
         title=section.title,
@@ -114,6 +131,7 @@ def _citation(
         span=(unit.start, unit.end),
         scores=scores,
         lang=section.lang,
+        original={"lang": main.lang, "title": main.title, "url": main.url} if main is not section else None,
     )
 
 
@@ -124,7 +142,8 @@ def _refusal(result: Retrieval, question: str, resolved: str, language: str, int
     suggestions: tuple[dict[str, str], ...] = ()
     if reason != "not_a_question":
         suggestions = tuple(
-            {"title": h.section.title, "anchor": h.anchor, "url": h.section.url} for h in result.hits[:3]
+            {"title": h.section.title, "anchor": h.anchor, "url": h.section.url, "lang": h.section.lang}
+            for h in result.hits[:3]
         )
     message = refusal_message(reason, language, uncovered)
     return Answer(

@@ -19,7 +19,8 @@ class Citation:
     snippet: str  # the quoted text exactly as the page has it (section.text[span])
     span: tuple[int, int]
     scores: dict[str, float]
-    lang: str = ""
+    lang: str = ""  # the version of the page quoted (its front-matter lang)
+    original: dict[str, str] | None = None  # the same section in the page's main version, when not this one
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -31,6 +32,7 @@ class Citation:
             "span": list(self.span),
             "scores": self.scores,
             "lang": self.lang,
+            "original": self.original,
         }
 
 
@@ -43,6 +45,7 @@ class AnswerItem:
     kind: str = "sentence"  # sentence, alert, row, step, item, video
     label: str = ""  # a row's term, shown bold in a list
     cells: tuple[str, ...] = ()  # a comparison row's cells, aligned with Answer.headers
+    links: tuple[dict[str, str], ...] = ()  # {text, url}: the page's links that go with this line (a video's)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"text": self.text, "citations": list(self.citations), "kind": self.kind}
@@ -50,6 +53,8 @@ class AnswerItem:
             out["label"] = self.label
         if self.cells:
             out["cells"] = list(self.cells)
+        if self.links:
+            out["links"] = [dict(link) for link in self.links]
         return out
 
 

@@ -4,10 +4,30 @@ Nothing here writes a claim: templates only frame quotations or say what the pag
 
 from __future__ import annotations
 
-from ..text import STOPS
+import re
+
+from ..alignment import READABLE
+from ..text import SENTENCE_END
 from ..units import Unit
 
-ENGLISH_NOTE = "The source page is in Traditional Chinese; this answer quotes it."
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+ENGLISH_NOTE = "The English page lacks this part; this answer quotes the Traditional-Chinese page."
+#: Said when an answer quotes a version of the page in another language than the asker's: an
+#: English asker where the English page lacks the section (ENGLISH_NOTE), a Chinese asker where
+#: only the English page has it.
+VERSION_NOTES = {
+    "en": ENGLISH_NOTE,
+    "zh-tw": "中文頁面沒有這部分，以下引用英文版頁面。",
+    "zh-cn": "中文页面没有这部分，以下引用英文版页面。",
+}
+
+
+def version_note(language: str, quoted: set[str]) -> str | None:
+    """The note for an answer in ``language`` quoting page versions ``quoted``, if one is due."""
+    readable = READABLE.get(language)
+    return VERSION_NOTES.get(language) if readable is not None and quoted - readable else None
+
 
 _LEADS = {
     "list": {"zh-tw": "頁面列出以下 {n} 項：", "zh-cn": "页面列出以下 {n} 项：", "en": "The page lists {n}:"},
@@ -89,14 +109,13 @@ def display(unit: Unit, *, compact: bool = False) -> str:
         description = unit.description
         if compact:
             description = first_sentence(description)
-        return f"{unit.label}：{description}" if description else unit.label
+        if not description:
+            return unit.label
+        separator = "：" if _CJK.search(unit.label + description) else ": "
+        return f"{unit.label}{separator}{description}"
     return unit.text.strip()
 
 
 def first_sentence(text: str) -> str:
-    for i, ch in enumerate(text):
-        if ch in STOPS + ".":
-            if ch == "." and (i + 1 < len(text) and not text[i + 1].isspace()):
-                continue  # 2.5, ether.fi
-            return text[: i + 1].strip()
-    return text.strip()
+    m = SENTENCE_END.search(text)
+    return text[: m.end()].strip() if m else text.strip()

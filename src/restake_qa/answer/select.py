@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..alignment import READABLE
 from ..analysis import QuestionAnalysis
 from ..errors import ConfigError
 from ..retrieval import Hit, Retrieval, Retriever, relative
@@ -78,6 +79,7 @@ _PLURAL = re.compile(
 _STEPS = re.compile(
     r"步驟|步骤|流程|steps?\b|how (do|can|to|should) i (start|begin|get started|restake)|怎麼開始|怎么开始|咋开始|開始|开始|get started"
 )
+_VIDEO = re.compile(r"影片|视频|視頻|影音|訪談|访谈|\bvideos?\b|youtube|interview")
 _FULL_NAME = re.compile(r"全名|全稱|全称|縮寫|缩写|stand for|full name|abbreviat")
 
 
@@ -105,18 +107,23 @@ class Selector:
         self.analysis: QuestionAnalysis = analysis
         tools = retriever.tools
         best = result.hits[0].scores.fused
-        self.hits: list[Hit] = [
-            h for h in result.hits[:max_sections] if h is result.hits[0] or h.scores.fused >= best - 0.3
-        ]
-        self.rank = {h.section.key: r for r, h in enumerate(self.hits)}
+        hits = [h for h in result.hits[:max_sections] if h is result.hits[0] or h.scores.fused >= best - 0.3]
+        # a section only another language's version has (the English page's other-examples) is
+        # quoted to a Chinese asker only when nothing in Chinese is near
+        readable = READABLE.get(result.language, frozenset())
+        self.hits: list[Hit] = [h for h in hits if h.section.lang in readable] or hits
+        # the sections each hit reads (its own, and any its version continues it with), best hit first
+        self.hit_of: dict[str, Hit] = {}
+        for h in self.hits:
+            for section in retriever.reading(h.section):
+                self.hit_of.setdefault(section.key, h)
+        self.rank = {key: self.hits.index(h) for key, h in self.hit_of.items()}
         # a section whose heading asks the same kind of question (「我們為什麼需要再質押？」 for a why)
-        self.heading_match = {
-            h.section.key: retriever.title_intent(h.section.key) == analysis.intent != "other" for h in self.hits
-        }
+        self.heading_match = {key: retriever.title_intent(key) == analysis.intent != "other" for key in self.hit_of}
         # what the question says, and the page's words for it, in one matching form
         words = [w for _, w in tools.expansions(analysis.text)]
         self.question_norm = tools.normalize(analysis.text + " " + " ".join(words)).replace(" ", "")
-        self.units = [u for h in self.hits for u in retriever.units.of(h.section.key)]
+        self.units = [u for key in self.hit_of for u in retriever.units.of(key)]
         self._score_all(result.query_vector)
 
     # scoring -------------------------------------------------------------------------------
@@ -144,13 +151,16 @@ class Selector:
         full_name = _FULL_NAME.search(self.analysis.text.lower())
         long_forms = [tools.normalize(t.term) for t in tools.glossary_terms_in(self.analysis.text)] if full_name else []
         best_fused = self.hits[0].scores.fused
-        fused = {h.section.key: h.scores.fused - best_fused for h in self.hits}
+        fused = {key: h.scores.fused - best_fused for key, h in self.hit_of.items()}
         first_unit = {key: units[0] for key in self.rank if (units := retriever.units.of(key))}
         title_cos = {key: retriever.title_cosine(key, qvec) for key in self.rank}
         best_title = max(title_cos.values(), default=0.0)
         out = np.zeros((len(self.units), len(UNIT_FEATURES)))
         for i, (u, c, lex) in enumerate(zip(self.units, unit_cos, overlap)):
-            label_hit = u.kind == "row" and _label_in(tools.normalize(u.label).replace(" ", ""), self.question_norm)
+            label = tools.normalize(u.label).replace(" ", "")
+            label_hit = (u.kind == "row" and _label_in(label, self.question_norm)) or (
+                u.kind == "item" and _item_named(label, self.question_norm)
+            )
             text_norm = tools.normalize(u.text)
             text_hit = any(t.text in text_norm for t in self.analysis.focus if len(t.text) >= 2)
             if full_name:  # "what does AVS stand for": the unit that spells the name out
@@ -188,6 +198,10 @@ class Selector:
     def select(self) -> Selection:
         intent = self.analysis.intent
         chosen: Selection | None = None
+        if _VIDEO.search(self.analysis.text.lower()):
+            chosen = self._videos()
+            if chosen is not None:
+                return chosen
         if intent in ("how_to", "list", "quantity") and _STEPS.search(self.analysis.text.lower()):
             chosen = self._steps()
         if chosen is None and intent in ("list", "who", "how_to", "quantity"):
@@ -218,6 +232,11 @@ class Selector:
         )
         return Selection(units, scores={i: self.scores[i] for i in picked})
 
+    def _videos(self) -> Selection | None:
+        """A question asking for a video: the page's videos that fit it best (title and link)."""
+        videos = sorted((u for u in self.units if u.kind == "video"), key=lambda u: -self.score(u))
+        return Selection(videos[:2]) if videos else None
+
     def _groups(self) -> list[tuple[str, list[Unit]]]:
         """The tables and lists of the candidate sections: (kind, units)."""
         groups: dict[tuple[str, int, int], list[Unit]] = {}
@@ -233,7 +252,11 @@ class Selector:
     def _list(self) -> Selection | None:
         plural = bool(_PLURAL.search(self.analysis.text.lower()))
         best_group: tuple[float, str, list[Unit]] | None = None
-        for kind, units in self._groups():
+        top_hit = self.hit_of[max(self.units, key=self.score).key]
+        groups = self._groups()
+        # a list where the best quotation is (its section or what continues it) comes first
+        groups = [g for g in groups if self.hit_of[g[1][0].key] is top_hit] or groups
+        for kind, units in groups:
             if kind == "steps":
                 continue
             named = sum(self.label_hit[self._index(u)] for u in units)
@@ -248,7 +271,8 @@ class Selector:
             return None
         _, kind, units = best_group
         top_unit = max(self.units, key=self.score)
-        if top_unit.key != units[0].key and self.score(top_unit) > max(self.score(u) for u in units) + 0.1:
+        same = self.hit_of[top_unit.key] is self.hit_of[units[0].key]  # the list's section, or what continues it
+        if not same and self.score(top_unit) > max(self.score(u) for u in units) + 0.1:
             return None  # another section answers better than any list
         if self.analysis.intent in ("how_to", "quantity") and self.rank[units[0].key] != 0:
             return None
@@ -260,13 +284,16 @@ class Selector:
             return None
         units = units[:MAX_LIST_ITEMS]
         intro = [u for u in self.retriever.units.of(units[0].key) if u.kind == "sentence" and u.end <= units[0].start]
+        if not intro and units[0].key != self.hit_of[units[0].key].section.key:  # a continued section: its start
+            lead_key = self.hit_of[units[0].key].section.key
+            intro = [u for u in self.retriever.units.of(lead_key) if u.kind == "sentence"][:1]
         if self.analysis.intent == "how_to" and intro:
             return Selection([intro[0], *units], layout="list", compact=True)
         return Selection(units, layout="list", compact=len(units) > 3)
 
     def _comparison(self) -> Selection | None:
         tools = self.retriever.tools
-        named = [u for i, u in enumerate(self.units) if self.label_hit[i] and u.kind == "row"]
+        named = [u for i, u in enumerate(self.units) if self.label_hit[i] and u.kind in ("row", "item")]
         if len(named) >= 2 and self.analysis.intent == "comparison":
             return Selection(named[:2])
         for kind, units in self._groups():
@@ -348,6 +375,20 @@ def _label_in(label: str, question: str) -> bool:
         if part in question or (len(part) > 3 and part[-1] in "者人" and part[:-1] in question):
             return True
     return False
+
+
+_CATEGORY = re.compile(r"^(?P<name>[^（(]+)[（(](?P<kind>[^）)]+)[）)]$")
+_WHICH = ("哪些", "哪幾個", "哪几个", "哪個", "哪个", "什麼", "什么", "有啥", "which", "what")
+
+
+def _item_named(label: str, question: str) -> bool:
+    """Whether the question names a list item: its name (EigenLayer in 「EigenLayer (再質押平台)」),
+    or asks which ones of its kind there are (「有哪些再質押平台」, not 「再質押平台會提供什麼」)."""
+    m = _CATEGORY.match(label)
+    name, kind = (m["name"].strip(), m["kind"].strip()) if m else (label, "")
+    if len(name) >= 2 and name in question:
+        return True
+    return bool(kind) and any(f"{which}{kind}" in question for which in _WHICH)
 
 
 def _mentioned(headers: list[str], text: str) -> list[str]:
