@@ -61,3 +61,10 @@ class BuildError(RestakeQAError, RuntimeError):
 
     status = 500
     code = "build_failed"
+
+
+class BuildCancelledError(RestakeQAError, RuntimeError):
+    """A build was asked to stop (``DELETE /api/reindex/<id>``); nothing was published."""
+
+    status = 409
+    code = "build_cancelled"
