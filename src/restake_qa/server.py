@@ -151,6 +151,9 @@ def server_options(settings: Settings) -> dict[str, Any]:
         "asyncore_use_poll": True,
         "backlog": 1024,
         "recv_bytes": 8192,
+        # waitress strips X-Forwarded-* unless told of a proxy; the app decides whom to believe
+        # (guard.py: only trusted_proxies), so keep the header when a proxy is configured
+        "clear_untrusted_proxy_headers": not settings.trusted_proxies.strip(),
     }
 
 
