@@ -6,7 +6,7 @@
 
 Writes ``bench/results/bench-<time>.json`` and ``.md`` (and ``latest.json``/``latest.md``);
 progress goes to stderr. bench/README.md explains every figure. Sections, in run order:
-levers, stages, build, lengths, drcd, scale, http, serving.
+levers, stages, build, chunking, lengths, drcd, scale, http, serving.
 """
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _util import BENCH, ROOT, say
 from context import Context
 from report import markdown, targets
-from suites.builds import bench_build, bench_drcd, bench_scale
+from suites.builds import bench_build, bench_chunking, bench_drcd, bench_scale
 from suites.model import bench_lengths, bench_levers, bench_stages
 from suites.serving import bench_http, bench_serving
 
-SECTIONS = ("levers", "stages", "build", "lengths", "drcd", "scale", "http", "serving")
+SECTIONS = ("levers", "stages", "build", "chunking", "lengths", "drcd", "scale", "http", "serving")
 
 
 def meta(quick: bool) -> dict[str, Any]:
@@ -76,6 +76,7 @@ def main() -> int:
         "levers": bench_levers,
         "stages": bench_stages,
         "build": bench_build,
+        "chunking": bench_chunking,
         "lengths": bench_lengths,
         "drcd": bench_drcd,
         "scale": bench_scale,
