@@ -158,6 +158,16 @@ def markdown(results: dict[str, Any]) -> str:
             f"baseline {rss['baseline']['start']} → {rss['baseline']['end']}.",
             "",
         ]
+    if "slow_clients" in results:
+        r = results["slow_clients"]
+        lines += ["## Slow and idle clients from one address", "", r["note"] + ".", ""]
+        lines += _table(
+            ["setup", "health answered", "failed", "p50 ms", "max ms"],
+            [
+                [x["setup"], x["answered"], x["failed"], x["health_ms"].get("p50"), x["health_ms"].get("max")]
+                for x in r["rows"]
+            ],
+        )
     if "chunking" in results:
         r = results["chunking"]
         lines += ["## Chunking time against page size (parse + chunk, one long section)", ""]

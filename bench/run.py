@@ -6,7 +6,7 @@
 
 Writes ``bench/results/bench-<time>.json`` and ``.md`` (and ``latest.json``/``latest.md``);
 progress goes to stderr. bench/README.md explains every figure. Sections, in run order:
-levers, stages, build, chunking, lengths, drcd, scale, http, serving.
+levers, stages, build, chunking, lengths, drcd, scale, http, serving, slow_clients.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ from report import markdown, targets
 from suites.builds import bench_build, bench_chunking, bench_drcd, bench_scale
 from suites.model import bench_lengths, bench_levers, bench_stages
 from suites.serving import bench_http, bench_serving
+from suites.slow_clients import bench_slow_clients
 
-SECTIONS = ("levers", "stages", "build", "chunking", "lengths", "drcd", "scale", "http", "serving")
+SECTIONS = ("levers", "stages", "build", "chunking", "lengths", "drcd", "scale", "http", "serving", "slow_clients")
 
 
 def meta(quick: bool) -> dict[str, Any]:
@@ -82,6 +83,7 @@ def main() -> int:
         "scale": bench_scale,
         "http": bench_http,
         "serving": bench_serving,
+        "slow_clients": bench_slow_clients,
     }
     started = time.monotonic()
     try:

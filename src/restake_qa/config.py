@@ -89,7 +89,9 @@ class Settings:
         600, "Requests per minute one client address may make to the API; 0 disables the limit."
     )
     reload_interval: float = _setting(1.0, "Seconds between checks for a newly published index.")
-    admin_token: str = _setting("", "Bearer token for POST /api/reindex; empty disables the endpoint.")
+    admin_token: str = _setting(
+        "", "Bearer token of the admin API (reindex, cancel, the detailed /api/health); empty disables it."
+    )
     # production: proxies, hosts, connection limits, logs (README "Running it in production")
     trusted_proxies: str = _setting(
         "",

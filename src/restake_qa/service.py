@@ -27,6 +27,7 @@ from .embedding import Embedder
 from .errors import BuildCancelledError, IndexLoadError, RestakeQAError
 from .fsutil import files_digest
 from .index import Index, current_version, load_index
+from .memory import release_freed_memory
 from .retrieval import Retriever
 from .text import TextTools, load_text_tools, tool_files
 
@@ -93,9 +94,12 @@ class Engine:
                 # Keep serving the old build if there is one; report the problem.
                 self.error = str(exc)
                 return False
-            self._snapshot = snap
+            old, self._snapshot = self._snapshot, snap
             self.error = None
-            return True
+        if old is not None:
+            del old, snap  # requests still using it hold their own reference
+            release_freed_memory()  # the old build's pages go back to the system (memory.py)
+        return True
 
     def check_for_new_build(self) -> None:
         """Notice a newly published build (at most every ``reload_interval`` seconds) and load
@@ -268,6 +272,7 @@ class ReindexJobs:
                 }
             with self._lock:
                 job.update(finished_at=time.time(), **outcome)
+            release_freed_memory()  # the build's temporaries, whatever the outcome
             log.info("reindex job %s (%s) %s", job["id"], reason, outcome["status"])
             if echo is not None:
                 echo(
