@@ -358,8 +358,6 @@ def reindex() -> tuple[Response, int]:
     _require_admin()
     state = _state()
     job = state.jobs.start(get_engine())
-    if job is not None:
-        note_job(job["id"])
     if job is None:
         running = state.jobs.running() or {"id": "?"}
         raise ApiError(
@@ -369,6 +367,7 @@ def reindex() -> tuple[Response, int]:
             job_id=running["id"],
             url=f"/api/reindex/{running['id']}",
         )
+    note_job(job["id"])  # for the audit line
     return jsonify({"job_id": job["id"], "status": "running", "url": f"/api/reindex/{job['id']}"}), 202
 
 
