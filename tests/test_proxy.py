@@ -332,3 +332,13 @@ def test_streamed_responses_are_passed_on_and_others_buffered(tmp_path):
     finally:
         proxy.stop()
         upstream.close()
+
+
+def test_an_app_that_is_down_gets_the_json_503_from_the_proxy(tmp_path):
+    proxy = Nginx(tmp_path / "nginx", free_port())  # nothing listens upstream
+    try:
+        status, headers, body = request("GET", proxy.port, "/api/health")
+        assert status == 503 and headers["content-type"] == "application/json" and "retry-after" in headers
+        assert json.loads(body)["error"]["code"] == "unavailable"
+    finally:
+        proxy.stop()
