@@ -209,3 +209,10 @@ def wait_for_jobs(c, job_id: str) -> None:
         if c.get(f"/api/reindex/{job_id}", headers=AUTH).get_json()["status"] != "running":
             return
         time.sleep(0.05)
+
+
+def test_a_bad_trusted_proxy_is_a_clear_error(engine):
+    from restake_qa.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="RESTAKE_QA_TRUSTED_PROXIES.*'nonsense'"):
+        create_app(engine.settings.replace(trusted_proxies="10.0.0.0/8, nonsense"), engine=engine)

@@ -255,6 +255,7 @@ def serve(
     corrupted index, an index built with another model) stops it with one line saying what to do.
     """
     from .errors import IndexLoadError
+    from .guard import parse_networks
     from .server import check_port, configure_logging, tune_for_serving
     from .server import serve as run_server
     from .service import Engine
@@ -262,6 +263,7 @@ def serve(
 
     settings = _settings(data_dir=data_dir, model=model, host=host, port=port, threads=threads)
     check_port(settings.host, settings.port)  # before seconds of model loading
+    parse_networks(settings.trusted_proxies)  # a typo there too
     engine = Engine(settings, embedder=_load_embedder(settings), progress=_say)
     if build_first and engine.error:  # nothing to serve meanwhile: build first
         try:
