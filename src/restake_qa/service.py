@@ -270,15 +270,15 @@ class ReindexJobs:
                     "error": f"unexpected error ({type(exc).__name__}: {exc}); see the server log",
                     "status": "failed",
                 }
-            with self._lock:
-                job.update(finished_at=time.time(), **outcome)
-            release_freed_memory()  # the build's temporaries, whatever the outcome
             log.info("reindex job %s (%s) %s", job["id"], reason, outcome["status"])
-            if echo is not None:
+            if echo is not None:  # said before the status changes, so a poller finds it said
                 echo(
                     f"reindex job {job['id']} {outcome['status']}"
                     + (f": {outcome['error']}" if "error" in outcome else "")
                 )
+            with self._lock:
+                job.update(finished_at=time.time(), **outcome)
+            release_freed_memory()  # the build's temporaries, whatever the outcome
 
         threading.Thread(target=run, name=f"reindex-{job['id']}", daemon=True).start()
         return dict(job)
