@@ -20,13 +20,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Debian's Chromium and CJK fonts for the playwright tests (playwright's own download does not work here),
-# and axe-core (npm) for their accessibility checks, into node_modules/.
+# Debian packages the tests use: Chromium and CJK fonts for the playwright tests (playwright's
+# own download does not work here), nginx for the reverse-proxy tests (deploy/); and axe-core
+# (npm) for the accessibility checks, into node_modules/.
 AXE_CORE ?= 4.14.1
 browser:
-	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "noto.*cjk"; then \
+	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "noto.*cjk" \
+	    || ! { command -v nginx || test -x /usr/sbin/nginx; } >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y chromium fonts-noto-cjk; \
+	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y chromium fonts-noto-cjk nginx; \
 	fi
 	@if [ ! -f node_modules/axe-core/axe.min.js ]; then \
 	  npm install --no-save --no-package-lock --no-audit --no-fund axe-core@$(AXE_CORE); \

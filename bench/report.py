@@ -158,6 +158,34 @@ def markdown(results: dict[str, Any]) -> str:
             f"baseline {rss['baseline']['start']} → {rss['baseline']['end']}.",
             "",
         ]
+    if "slow_clients" in results:
+        r = results["slow_clients"]
+        lines += ["## Slow and idle clients from one address", "", r["note"] + ".", ""]
+        lines += _table(
+            ["setup", "health answered", "failed", "p50 ms", "max ms"],
+            [
+                [x["setup"], x["answered"], x["failed"], x["health_ms"].get("p50"), x["health_ms"].get("max")]
+                for x in r["rows"]
+            ],
+        )
+    if "chunking" in results:
+        r = results["chunking"]
+        lines += ["## Chunking time against page size (parse + chunk, one long section)", ""]
+        lines += _table(
+            ["page KB", "chunks", "seconds", "CPU s", "KB per CPU s", "CPU per KB vs smallest"],
+            [
+                [
+                    x["page_kb"],
+                    x["chunks"],
+                    x["seconds"],
+                    x["cpu_seconds"],
+                    x["kb_per_cpu_s"],
+                    x["cpu_x_smallest_per_kb"],
+                ]
+                for x in r["rows"]
+            ],
+        )
+        lines += ["Linear growth keeps the last column near 1 (it was quadratic: 38 s at 552 KB).", ""]
     if "build" in results:
         r = results["build"]
         lines += [f"## Build time ({r['sections']} sections, {r['chunks']} chunks; {r['note']})", ""]

@@ -6,7 +6,7 @@
 
 Writes ``bench/results/bench-<time>.json`` and ``.md`` (and ``latest.json``/``latest.md``);
 progress goes to stderr. bench/README.md explains every figure. Sections, in run order:
-levers, stages, build, lengths, drcd, scale, http, serving, questionlog.
+levers, stages, build, chunking, lengths, drcd, scale, http, serving, questionlog, slow_clients.
 """
 
 from __future__ import annotations
@@ -27,12 +27,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _util import BENCH, ROOT, say
 from context import Context
 from report import markdown, targets
-from suites.builds import bench_build, bench_drcd, bench_scale
+from suites.builds import bench_build, bench_chunking, bench_drcd, bench_scale
 from suites.model import bench_lengths, bench_levers, bench_stages
 from suites.operating import bench_question_log
 from suites.serving import bench_http, bench_serving
+from suites.slow_clients import bench_slow_clients
 
-SECTIONS = ("levers", "stages", "build", "lengths", "drcd", "scale", "http", "serving", "questionlog")
+SECTIONS = (
+    "levers",
+    "stages",
+    "build",
+    "chunking",
+    "lengths",
+    "drcd",
+    "scale",
+    "http",
+    "serving",
+    "questionlog",
+    "slow_clients",
+)
 
 
 def meta(quick: bool) -> dict[str, Any]:
@@ -77,12 +90,14 @@ def main() -> int:
         "levers": bench_levers,
         "stages": bench_stages,
         "build": bench_build,
+        "chunking": bench_chunking,
         "lengths": bench_lengths,
         "drcd": bench_drcd,
         "scale": bench_scale,
         "http": bench_http,
         "serving": bench_serving,
         "questionlog": bench_question_log,
+        "slow_clients": bench_slow_clients,
     }
     started = time.monotonic()
     try:

@@ -258,18 +258,25 @@ def test_health_reports_an_unloadable_index_and_recovers(tmp_path):
     (build / "sentences.npy").write_bytes(b"not numpy")
     embedder = HashEmbedder(dimension=384, model_id=DEFAULT_MODEL_ID)
     app = create_app(
-        {"data_dir": str(data), "corpus_dir": str(CORPUS), "reload_interval": 0.0, "rate_limit_per_minute": 0},
+        {
+            "data_dir": str(data),
+            "corpus_dir": str(CORPUS),
+            "reload_interval": 0.0,
+            "rate_limit_per_minute": 0,
+            "admin_token": "t",
+        },
         embedder=embedder,
     )
     server = LiveServer(app)
     server.start()
     try:
         conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=TIMEOUT)
-        conn.request("GET", "/api/health")
+        conn.request("GET", "/api/health", headers={"Authorization": "Bearer t"})  # the admin view: details
         response = conn.getresponse()
         body = json.loads(response.read())
         assert response.status == 503
         assert body["status"] == "error" and "sentences.npy is corrupted" in body["error"]
+        assert str(tmp_path) not in body["error"]  # paths relative to the data folder
         conn.request(
             "POST",
             "/api/answer",
@@ -282,7 +289,7 @@ def test_health_reports_an_unloadable_index_and_recovers(tmp_path):
 
         # a good build published into the folder is picked up without a restart
         build_index(CORPUS, data, embedder, make_settings(tmp_path, data_dir=str(data)), force=True)
-        conn.request("GET", "/api/health")
+        conn.request("GET", "/api/health", headers={"Authorization": "Bearer t"})
         response = conn.getresponse()
         body = json.loads(response.read())
         assert response.status == 200 and body["status"] == "ok" and body["error"] is None

@@ -272,3 +272,50 @@ def bench_scale(ctx: Context) -> dict[str, Any]:
         "k": 30,
         "note": "single-query latency for the retriever's 30 candidates; recall@10 against exact search",
     }
+
+
+def _prose_page(size: int) -> str:
+    """A page of one section holding ~``size`` bytes of the real page's paragraphs, repeated
+    (the worst case for per-section work: everything is cut in one go)."""
+    lines = (ROOT / "corpus" / "restaking.zh-tw.md").read_text("utf-8").split("---", 2)[2].splitlines()
+    paragraphs = [x for x in lines if x.strip() and x.lstrip()[0] not in "#<|-*!>{"]
+    body, n, i = [], 0, 0
+    while n < size:
+        paragraph = f"{paragraphs[i % len(paragraphs)]}（第 {i} 段）"
+        body.append(paragraph)
+        n += len(paragraph.encode()) + 2
+        i += 1
+    return "---\ntitle: 長頁\nlang: zh-tw\n---\n\n## 長段落 {#long}\n\n" + "\n\n".join(body) + "\n"
+
+
+def bench_chunking(ctx: Context) -> dict[str, Any]:
+    """Parse + chunk time (what `restake-qa chunks` does) against page size: it should grow
+    linearly (it was quadratic: 5.1 s at 138 KB, 38 s at 552 KB, > 60 s at 5.5 MB)."""
+    from restake_qa.build import chunker_settings
+    from restake_qa.chunking import chunk_sections
+    from restake_qa.corpus import parse_page
+
+    chunker = chunker_settings(ctx.settings())
+    chunk_sections(parse_page(_prose_page(20_000), "warm.md"), ctx.tools, chunker)  # jieba's dictionary
+    sizes = (138_000, 552_000) if ctx.quick else (138_000, 276_000, 552_000, 1_104_000, 5_520_000)
+    rows = []
+    for size in sizes:
+        text = _prose_page(size)
+        started, cpu = time.perf_counter(), time.process_time()
+        chunks = chunk_sections(parse_page(text, "long.zh-tw.md"), ctx.tools, chunker)
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+        rows.append(
+            {
+                "page_kb": round(len(text.encode()) / 1000),
+                "chunks": len(chunks),
+                "seconds": round(wall, 2),
+                "cpu_seconds": round(cpu, 2),
+                "kb_per_cpu_s": round(len(text.encode()) / 1000 / max(cpu, 1e-9)),
+            }
+        )
+        say(f"  {rows[-1]['page_kb']:,} KB: {len(chunks):,} chunks in {wall:.2f} s ({cpu:.2f} s CPU)")
+    for r in rows:
+        r["cpu_x_smallest_per_kb"] = round(
+            (r["cpu_seconds"] / r["page_kb"]) / (rows[0]["cpu_seconds"] / rows[0]["page_kb"]), 2
+        )
+    return {"rows": rows, "note": "one section of the real page's paragraphs, repeated; parse + chunk"}

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,15 +28,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from . import __version__
-from .cache import EmbeddingCache
-from .chunking import Chunk, ChunkerSettings, chunk_sections, section_sentences
+from .cache import CACHE_COMMIT_EVERY, embed_with_cache
+from .chunking import Chunk, ChunkerSettings, chunk_section, section_sentences
 from .config import Settings
 from .corpus import Section, corpus_hash, load_corpus_report, section_key
 from .embedding import Embedder
-from .errors import BuildLockedError, IndexLoadError
+from .errors import BuildCancelledError, BuildError, BuildLockedError, IndexLoadError, RestakeQAError
 from .fsutil import LockBusy, file_lock, fsync_dir
 from .index import (
     FORMAT_VERSION,
@@ -47,17 +46,15 @@ from .index import (
     publish,
     write_build,
 )
-from .retrieval import Retriever
 from .sources import read_sources, write_sources
 from .text import TextTools, load_text_tools
+from .validation import validate_build as _validate
 
 KEEP_BUILDS = 3
-#: Texts embedded (and committed to the cache) per step of a build.
-CACHE_COMMIT_EVERY = 32
-#: Chunks used as smoke queries when a build is validated.
-SMOKE_QUERIES = 3
 
 Progress = Callable[[str], None]
+StopCheck = Callable[[], bool]
+__all__ = ["CACHE_COMMIT_EVERY", "BuildReport", "build_index", "build_lock", "rollback"]
 
 
 @dataclass(frozen=True)
@@ -107,19 +104,52 @@ class BuildReport:
 
 
 @contextmanager
-def build_lock(data_dir: Path, wait: float = 0.0, progress: Progress | None = None) -> Iterator[None]:
-    """Hold the data folder's build lock; wait up to ``wait`` seconds, then refuse."""
+def build_lock(
+    data_dir: Path, wait: float = 0.0, progress: Progress | None = None, should_stop: StopCheck | None = None
+) -> Iterator[None]:
+    """Hold the data folder's build lock; wait up to ``wait`` seconds (in short polls, so that
+    ``should_stop`` can cancel the wait), then refuse."""
+    told = False
 
     def busy(holder: str) -> None:
-        if progress:
+        nonlocal told
+        if progress and not told:
             progress(f"waiting up to {wait:.0f} s for another build to finish ({holder})")
+        told = True
 
+    deadline = time.monotonic() + wait
+    while True:
+        _check(should_stop)
+        try:
+            with file_lock(data_dir / "build.lock", wait=max(0.0, min(1.0, deadline - time.monotonic())), on_busy=busy):
+                yield
+                return
+        except LockBusy as exc:
+            if time.monotonic() < deadline:
+                continue
+            raise BuildLockedError(
+                f"another build is running in {data_dir} ({exc.holder}); wait for it to finish or pass --wait SECONDS"
+            ) from None
+
+
+def _check(should_stop: StopCheck | None) -> None:
+    if should_stop is not None and should_stop():
+        raise BuildCancelledError("the build was cancelled; nothing was published and the live index serves on")
+
+
+@contextmanager
+def _disk_errors(data_dir: Path) -> Iterator[None]:
+    """A full disk, a read-only folder or any other OS error while writing → one
+    :class:`BuildError` line (what was live stays live; the cache rolls back its batch)."""
     try:
-        with file_lock(data_dir / "build.lock", wait=wait, on_busy=busy):
-            yield
-    except LockBusy as exc:
-        raise BuildLockedError(
-            f"another build is running in {data_dir} ({exc.holder}); wait for it to finish or pass --wait SECONDS"
+        yield
+    except RestakeQAError:
+        raise
+    except (OSError, sqlite3.Error) as exc:
+        reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc) or type(exc).__name__
+        raise BuildError(
+            f"cannot write the index in {data_dir}: {reason}; nothing was published and the live index "
+            "is unchanged; free some space or make the folder writable, then build again"
         ) from None
 
 
@@ -137,116 +167,166 @@ def build_index(
     force: bool = False,
     wait: float = 0.0,
     progress: Progress | None = None,
+    should_stop: StopCheck | None = None,
 ) -> BuildReport:
     """Build the index of ``corpus_dir`` into ``data_dir`` and publish it atomically.
 
-    Nothing is written until the corpus has parsed; a failed or killed build leaves the live
-    index as it was. Returns what changed.
+    Nothing is written until the corpus has parsed; a failed, cancelled (``should_stop``
+    returned True at a step) or killed build leaves the live index as it was; an OS error
+    (disk full, read-only folder) is one :class:`BuildError`. Returns what changed.
     """
     say = progress or (lambda message: None)
-    started = time.monotonic()
-    chunker = chunker_settings(settings)
     # Parse first: bad input fails before the lock, the cache or any folder is touched.
     content_hash = corpus_hash(corpus_dir)
     parsed = load_corpus_report(corpus_dir, settings.max_page_bytes)
-    sections = parsed.sections
     for warning in parsed.warnings:  # what the pages hold that is not indexed: file:line: message
         say(str(warning))
     sources = read_sources(corpus_dir, content_hash)  # kept in the build, for a rollback of the content
-    with build_lock(data_dir, wait=wait, progress=say):
-        _clean_leftovers(data_dir, say)
-        live = live_manifest(data_dir)
-        fingerprint = {
-            "corpus_sha256": content_hash,
-            "model": embedder.model_id,
-            "chunker": asdict(chunker),
-            "format": FORMAT_VERSION,
-            "package": __version__,  # tokenisation and chunking may change with the code
-        }
-        if live and not force and _fingerprint(live) == fingerprint:
-            return BuildReport(
-                version=live["version"],
-                up_to_date=True,
-                sections=live["counts"]["sections"],
-                chunks=live["counts"]["chunks"],
-                previous=live.get("previous"),
-            )
-        say(f"parsed {len(sections)} sections from {corpus_dir}")
-        tools = tools or load_text_tools(corpus_dir)
-        chunks = chunk_sections(sections, tools, chunker)
-        say(f"cut {len(chunks)} chunks (target {chunker.target}, max {chunker.maximum} jieba tokens)")
-        sentences = [x for s in sections for x in section_sentences(s)]
-        # sections' titles are embedded as questions (they are questions: 「我們為什麼需要再質押？」),
-        # to be compared with a reader's question
-        all_vectors, embedded, reused, repaired = _embed_with_cache(
-            [c.embedding_text for c in chunks]
-            + [x.text for x in sentences]
-            + [s.english_name for s in sections]
-            + [s.title for s in sections],
+    with _disk_errors(data_dir), build_lock(data_dir, wait=wait, progress=say, should_stop=should_stop):
+        return _build_locked(
+            corpus_dir,
+            data_dir,
             embedder,
-            data_dir / "cache" / "embeddings.sqlite",
+            settings,
+            content_hash,
+            parsed.sections,
+            sources,
+            tools,
+            force,
             say,
-            queries=len(sections),
+            should_stop,
         )
-        n_chunks, n_sentences, n_sections = len(chunks), len(sentences), len(sections)
-        content = BuildContent(
-            sections=sections,
-            chunks=chunks,
-            tokens=[tools.lexical_tokens(c.display_text + " " + c.title) for c in chunks],
-            vectors=all_vectors[:n_chunks],
-            sentences=sentences,
-            sentence_vectors=all_vectors[n_chunks : n_chunks + n_sentences],
-            heading_vectors=all_vectors[n_chunks + n_sentences : n_chunks + n_sentences + n_sections],
-            title_vectors=all_vectors[n_chunks + n_sentences + n_sections :],
-        )
-        changes = _diff(_live_chunk_index(data_dir, live), sections, chunks)
-        version = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + content_hash[:8]
-        previous = live["version"] if live else None
-        staging = builds_dir(data_dir) / f".staging-{version}-{os.getpid()}"
-        staging.mkdir(parents=True)
-        try:
-            say(f"writing build {version}")
-            if sources is None:
-                say("the corpus changed while it was read: this build keeps no copy of its sources")
-            else:
-                write_sources(staging, sources)
-            write_build(
-                staging,
-                version,
-                content,
-                chunker=chunker,
-                corpus_sha256=content_hash,
-                previous=previous,
-                changes=changes,
-                model={
-                    "id": embedder.model_id,
-                    "source": embedder.source,
-                    "dimension": embedder.dimension,
-                    "prompts": {"query": "query: ", "passage": "passage: "},
-                },
-            )
-            say("validating: load, counts, dimensions, smoke queries")
-            _validate(staging, embedder, tools, settings)
-            os.replace(staging, builds_dir(data_dir) / version)
-        except BaseException:
-            # Ctrl+C or an error: nothing was published; don't wait for the next build to tidy.
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        fsync_dir(builds_dir(data_dir))
-        publish(data_dir, version)
-        say(f"published {version}" + (f" (previous {previous} kept for --rollback)" if previous else ""))
-        _prune(data_dir, keep={version, previous or ""})
+
+
+def _build_locked(
+    corpus_dir: Path,
+    data_dir: Path,
+    embedder: Embedder,
+    settings: Settings,
+    content_hash: str,
+    sections: list[Section],
+    sources: dict[str, bytes] | None,
+    tools: TextTools | None,
+    force: bool,
+    say: Progress,
+    should_stop: StopCheck | None,
+) -> BuildReport:
+    started = time.monotonic()
+    chunker = chunker_settings(settings)
+    _clean_leftovers(data_dir, say)
+    live = live_manifest(data_dir)
+    fingerprint = {
+        "corpus_sha256": content_hash,
+        "model": embedder.model_id,
+        "chunker": asdict(chunker),
+        "format": FORMAT_VERSION,
+        "package": __version__,  # tokenisation and chunking may change with the code
+    }
+    if live and not force and _fingerprint(live) == fingerprint:
         return BuildReport(
-            version=version,
-            sections=len(sections),
-            chunks=len(chunks),
-            embedded=embedded,
-            reused=reused,
-            repaired=repaired,
-            seconds=time.monotonic() - started,
-            previous=previous,
-            **changes,
+            version=live["version"],
+            up_to_date=True,
+            sections=live["counts"]["sections"],
+            chunks=live["counts"]["chunks"],
+            previous=live.get("previous"),
         )
+    say(f"parsed {len(sections)} sections from {corpus_dir}")
+    tools = tools or load_text_tools(corpus_dir)
+    chunks: list[Chunk] = []
+    for section in sections:  # section by section, so that a cancel is noticed soon
+        _check(should_stop)
+        chunks += chunk_section(section, tools, chunker)
+    say(f"cut {len(chunks)} chunks (target {chunker.target}, max {chunker.maximum} jieba tokens)")
+    sentences = [x for s in sections for x in section_sentences(s)]
+    # sections' titles are embedded as questions (they are questions: 「我們為什麼需要再質押？」),
+    # to be compared with a reader's question
+    all_vectors, embedded, reused, repaired = embed_with_cache(
+        [c.embedding_text for c in chunks]
+        + [x.text for x in sentences]
+        + [s.english_name for s in sections]
+        + [s.title for s in sections],
+        embedder,
+        data_dir / "cache" / "embeddings.sqlite",
+        say,
+        should_stop=lambda: _check(should_stop),
+        queries=len(sections),
+    )
+    n_chunks, n_sentences, n_sections = len(chunks), len(sentences), len(sections)
+    tokens = []
+    for i, c in enumerate(chunks):
+        if i % 256 == 0:
+            _check(should_stop)
+        tokens.append(tools.lexical_tokens(c.display_text + " " + c.title))
+    content = BuildContent(
+        sections=sections,
+        chunks=chunks,
+        tokens=tokens,
+        vectors=all_vectors[:n_chunks],
+        sentences=sentences,
+        sentence_vectors=all_vectors[n_chunks : n_chunks + n_sentences],
+        heading_vectors=all_vectors[n_chunks + n_sentences : n_chunks + n_sentences + n_sections],
+        title_vectors=all_vectors[n_chunks + n_sentences + n_sections :],
+    )
+    changes = _diff(_live_chunk_index(data_dir, live), sections, chunks)
+    version = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + content_hash[:8]
+    previous = live["version"] if live else None
+    staging = builds_dir(data_dir) / f".staging-{version}-{os.getpid()}"
+    _check(should_stop)
+    staging.mkdir(parents=True)
+    try:
+        say(f"writing build {version}")
+        if sources is None:
+            say("the corpus changed while it was read: this build keeps no copy of its sources")
+        else:
+            write_sources(staging, sources)
+        _write_build(
+            staging,
+            version,
+            content,
+            chunker=chunker,
+            corpus_sha256=content_hash,
+            previous=previous,
+            changes=changes,
+            model={
+                "id": embedder.model_id,
+                "source": embedder.source,
+                "dimension": embedder.dimension,
+                "prompts": {"query": "query: ", "passage": "passage: "},
+            },
+        )
+        _check(should_stop)
+        say("validating: load, counts, dimensions, smoke queries")
+        _validate(staging, embedder, tools, settings)
+        _check(should_stop)  # the last moment a cancel is honoured: next, the build goes live
+        os.replace(staging, builds_dir(data_dir) / version)
+    except BaseException:
+        # Ctrl+C or an error: nothing was published; don't wait for the next build to tidy.
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    fsync_dir(builds_dir(data_dir))
+    publish(data_dir, version)
+    say(f"published {version}" + (f" (previous {previous} kept for --rollback)" if previous else ""))
+    _prune(data_dir, keep={version, previous or ""})
+    return BuildReport(
+        version=version,
+        sections=len(sections),
+        chunks=len(chunks),
+        embedded=embedded,
+        reused=reused,
+        repaired=repaired,
+        seconds=time.monotonic() - started,
+        previous=previous,
+        **changes,
+    )
+
+
+def _write_build(folder: Path, version: str, content: BuildContent, **kwargs: Any) -> None:
+    try:
+        write_build(folder, version, content, **kwargs)
+    except RuntimeError as exc:  # FAISS reports a failed write (disk full …) as RuntimeError
+        if isinstance(exc, RestakeQAError):
+            raise
+        raise OSError(f"the vector index could not be written ({str(exc).strip().splitlines()[-1][:200]})") from None
 
 
 def _fingerprint(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -288,110 +368,6 @@ def _diff(live_chunks: dict[str, set[str]], sections: list[Section], chunks: lis
         "chunks_added": len(new_ids - old_ids),
         "chunks_removed": len(old_ids - new_ids),
     }
-
-
-def _embed_with_cache(
-    texts: list[str], embedder: Embedder, cache_path: Path, say: Progress, queries: int = 0
-) -> tuple[np.ndarray, int, int, int]:
-    """Embeddings of ``texts`` — the passage prompt, but the last ``queries`` texts with the query
-    prompt — from the cache where possible; returns the vectors and the counts embedded, reused
-    and repaired (corrupt cache rows).
-
-    New embeddings are committed every CACHE_COMMIT_EVERY texts, so a build that is killed
-    midway has not wasted what it embedded."""
-    cache = EmbeddingCache(cache_path)
-    try:
-        first_query = len(texts) - queries
-        keys = [EmbeddingCache.key(t if i < first_query else "query:\0" + t) for i, t in enumerate(texts)]
-        is_query = {k for i, k in enumerate(keys) if i >= first_query}
-        found = cache.get_many(embedder.model_id, embedder.dimension, list(dict.fromkeys(keys)))
-        todo = list(dict.fromkeys(k for k in keys if k not in found))
-        text_of = dict(zip(keys, texts))
-        # similar lengths side by side: each model call pads less (+28% passages/s, bench/)
-        todo.sort(key=lambda k: (k in is_query, len(text_of[k])))
-        if cache.reset:
-            say(f"the embedding cache was damaged; it was moved to {cache.reset} and a new one started")
-        if todo:
-            say(f"embedding {len(todo)} new or changed texts ({len(keys) - len(todo)} from cache)")
-            step = max(1, len(todo) // 20)
-            shown = 0
-            for start in range(0, len(todo), CACHE_COMMIT_EVERY):
-                part = todo[start : start + CACHE_COMMIT_EVERY]
-
-                def report(done: int, _total: int, offset: int = start) -> None:
-                    nonlocal shown
-                    done += offset
-                    if done == len(todo) or done - shown >= step:
-                        shown = done
-                        say(f"  embedded {done}/{len(todo)}")
-
-                passages = [k for k in part if k not in is_query]
-                asked = [k for k in part if k in is_query]
-                fresh = np.zeros((len(part), embedder.dimension), dtype=np.float32)
-                if passages:
-                    fresh[: len(passages)] = embedder.embed_passages([text_of[k] for k in passages], progress=report)
-                if asked:
-                    fresh[len(passages) :] = embedder.embed_queries([text_of[k] for k in asked])
-                    report(len(part), len(part))
-                part = passages + asked
-                if fresh.shape != (len(part), embedder.dimension) or not np.isfinite(fresh).all():
-                    raise IndexLoadError(
-                        f"the model returned {fresh.shape} embeddings for {len(part)} texts of "
-                        f"dimension {embedder.dimension}; nothing was published"
-                    )
-                cache.put_many(embedder.model_id, list(zip(part, fresh)))
-                found.update(zip(part, fresh))
-        else:
-            say(f"all {len(keys)} embeddings come from the cache")
-        if keys:
-            vectors = np.vstack([found[k] for k in keys]).astype(np.float32)
-        else:
-            vectors = np.zeros((0, embedder.dimension), dtype=np.float32)
-        return vectors, len(todo), len(keys) - len(todo), cache.repaired
-    finally:
-        cache.close()
-
-
-def _validate(folder: Path, embedder: Embedder, tools: TextTools, settings: Settings) -> None:
-    """Refuse to publish a build that does not load, disagrees with its manifest or cannot
-    answer: a few chunks' own texts, asked as questions through the retriever, must come
-    back with hits, and the dense search must find their sections (which also proves that
-    FAISS row i is chunk i)."""
-    index = load_index_folder(folder, expected_model=embedder.model_id)
-    if index.dimension != embedder.dimension:
-        raise IndexLoadError(
-            f"{folder}: manifest dimension {index.dimension} differs from the model's "
-            f"{embedder.dimension}; the build was not published"
-        )
-    if not index.chunks:
-        return
-    retriever = Retriever(index, embedder, tools, settings)
-    for chunk in _smoke_probes(list(index.chunks)):
-        query = chunk.display_text[:80]
-        result = retriever.search(query, top_k=len(index.sections))
-        if not result.hits:
-            raise IndexLoadError(f"{folder}: the smoke query {query[:40]!r} found nothing; the build was not published")
-        qvec = embedder.embed_queries([query])
-        _, ids = index.vectors.search(qvec, min(5, len(index.chunks)))
-        keys = {index.chunks[int(i)].section_key for i in ids[0] if i >= 0}
-        if chunk.section_key not in keys:
-            raise IndexLoadError(
-                f"{folder}: the smoke query {query[:40]!r} did not find its own section "
-                f"{chunk.section_key} among the nearest vectors; the vectors do not match the "
-                "chunks, so the build was not published"
-            )
-
-
-def _smoke_probes(chunks: list[Chunk]) -> list[Chunk]:
-    """Up to SMOKE_QUERIES chunks spread over the index whose text occurs nowhere else."""
-    seen: dict[str, int] = {}
-    for c in chunks:
-        seen[c.display_text] = seen.get(c.display_text, 0) + 1
-    unique = [c for c in chunks if seen[c.display_text] == 1 and len(c.display_text) >= 8]
-    if not unique:
-        return []
-    picks = {0, len(unique) // 2, len(unique) - 1}
-    return [unique[i] for i in sorted(picks)][:SMOKE_QUERIES]
 
 
 def _clean_leftovers(data_dir: Path, say: Progress) -> None:

@@ -301,33 +301,40 @@ def serve(
 ) -> None:
     """Serve the chat page and the JSON API with waitress (a production WSGI server).
 
-    Every problem at start (port taken, no model, missing or corrupted index, an index built
-    with another model) stops it with one line saying what to do.
+    With an index already built, it listens at once and builds in the background (a reindex
+    job: GET /api/health shows it, DELETE /api/reindex/<id> cancels it); the new build is
+    swapped in when it is published. Every problem at start (port taken, no model, missing or
+    corrupted index, an index built with another model) stops it with one line saying what to do.
     """
     from .errors import IndexLoadError
-    from .server import check_port, tune_for_serving
+    from .guard import parse_networks
+    from .server import check_port, configure_logging, tune_for_serving
     from .server import serve as run_server
     from .service import Engine
-    from .web import create_app
+    from .web import create_app, reindex_jobs
 
     settings = _settings(data_dir=data_dir, model=model, host=host, port=port, threads=threads)
     check_port(settings.host, settings.port)  # before seconds of model loading
+    parse_networks(settings.trusted_proxies)  # a typo there too
     engine = Engine(settings, embedder=_load_embedder(settings), progress=_say)
-    if build_first:
+    if build_first and engine.error:  # nothing to serve meanwhile: build first
         try:
-            report = engine.build(progress=_say)
-        except (RestakeQAError, OSError) as exc:  # a bad corpus must not stop a server that has an index
+            _say(engine.build(progress=_say).summary())
+        except (RestakeQAError, OSError) as exc:
             if engine.error:
                 raise
             _say(f"build skipped: {exc}")
-        else:
-            _say(report.summary())
     if engine.error:
         raise IndexLoadError(engine.error)
     tune_for_serving()
+    configure_logging()
     app = create_app(settings, engine=engine)
     engine.warm_up()
     _say(f"index {engine.snapshot().index.version} loaded")
+    if build_first:  # an index serves: build while listening
+        job = reindex_jobs(app).start(engine, reason="startup", echo=_say)
+        if job is not None:
+            _say(f"building in the background (reindex job {job['id']}); the current index serves meanwhile")
     run_server(app, settings, announce=_say)
     _say("stopped")
 

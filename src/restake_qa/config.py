@@ -121,7 +121,7 @@ class Settings:
     reload_interval: float = _setting(1.0, "Seconds between checks for a newly published index.")
     admin_token: str = _setting(
         "",
-        "Bearer token for the admin console (/admin) and the admin API (/api/reindex, /api/admin/…); empty disables them.",
+        "Bearer token for the admin console (/admin) and the admin API (/api/reindex and cancelling it, /api/admin/…, the detailed /api/health); empty disables them.",
     )
     # operating it: the question log, reader feedback and page uploads (see README, "Operating it")
     question_log: bool = _setting(
@@ -140,6 +140,28 @@ class Settings:
     max_page_bytes: int = _setting(
         5_000_000, "Largest markdown page accepted, in bytes; a bigger page is refused with an error naming it."
     )
+    # production: proxies, hosts, connection limits, logs (README "Running it in production")
+    trusted_proxies: str = _setting(
+        "",
+        "Addresses or networks (comma-separated, e.g. 127.0.0.1,10.0.0.0/8) of reverse proxies whose X-Forwarded-For names the client; empty trusts none.",
+    )
+    trusted_hosts: str = _setting(
+        "", "Host names (comma-separated, e.g. qa.example.org) requests must name; others get 400. Empty accepts any."
+    )
+    connection_limit: int = _setting(
+        1000, "Most connections `restake-qa serve` keeps open; beyond it new ones wait in the listen backlog."
+    )
+    connections_per_client: int = _setting(
+        32, "Most open connections from one client address (trusted proxies exempt); 0 disables the cap."
+    )
+    channel_timeout: int = _setting(
+        20, "Seconds a connection may stay idle (no byte received or sent) before `restake-qa serve` closes it."
+    )
+    max_header_bytes: int = _setting(
+        16384, "Largest request line and headers, in bytes; larger requests get 431 from the server."
+    )
+    access_log: bool = _setting(True, "Log one JSON line per request (method, path, status, ms, client) to stderr.")
+    log_questions: bool = _setting(False, "Put the question text into the access log lines of /api/answer.")
     # derived from the environment by load_settings, not a setting of its own
     default_model_cache: str = field(default="", metadata={"derived": True}, repr=False)
 

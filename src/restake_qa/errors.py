@@ -74,3 +74,10 @@ class UploadError(RestakeQAError, ValueError):
         super().__init__(message)
         self.status = status
         self.code = code
+
+
+class BuildCancelledError(RestakeQAError, RuntimeError):
+    """A build was asked to stop (``DELETE /api/reindex/<id>``); nothing was published."""
+
+    status = 409
+    code = "build_cancelled"

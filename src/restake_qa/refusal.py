@@ -76,6 +76,9 @@ def decide(analysis: QuestionAnalysis, coverage: Coverage, confidence: float, se
     # a weak match with a noun the pages never use in a clause that asks ("Who founded Lido?":
     # founded), or with nothing of the question on the pages at all
     unmatched_ask = any(t.in_question and t.noun for t in unused)
-    if confidence < 0 and (unmatched_ask or (not matched and (unused or analysis.intent == "other"))):
+    # …or a question whose own words the pages never use (「明天上海会下雨吗？」: 上海 is too
+    # common a word to refuse on its own, but nothing else of it is on the pages either)
+    asks_elsewhere = any(t.in_question for t in analysis.focus)
+    if confidence < 0 and (unmatched_ask or (not matched and (unused or asks_elsewhere or analysis.intent == "other"))):
         return RefusalDecision("no_match", tuple(t.written or t.text for t in uncovered), known)
     return RefusalDecision("", tuple(t.written or t.text for t in uncovered), known)

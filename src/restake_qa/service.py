@@ -24,9 +24,10 @@ from .answer import Answer, compose
 from .build import BuildReport, build_index
 from .config import Settings
 from .embedding import Embedder
-from .errors import IndexLoadError, RestakeQAError
+from .errors import BuildCancelledError, IndexLoadError, RestakeQAError
 from .fsutil import files_digest
 from .index import Index, current_version, load_index
+from .memory import release_freed_memory
 from .retrieval import Retriever
 from .text import TextTools, load_text_tools, tool_files
 
@@ -84,6 +85,7 @@ class Engine:
         with self._reload_lock:
             version = current_version(self.data_dir)
             if self._snapshot is not None and self._snapshot.index.version == version:
+                self.error = None  # what failed is no longer what CURRENT names
                 return False
             try:
                 index = load_index(self.data_dir, expected_model=self.embedder.model_id)
@@ -92,9 +94,12 @@ class Engine:
                 # Keep serving the old build if there is one; report the problem.
                 self.error = str(exc)
                 return False
-            self._snapshot = snap
+            old, self._snapshot = self._snapshot, snap
             self.error = None
-            return True
+        if old is not None:
+            del old, snap  # requests still using it hold their own reference
+            release_freed_memory()  # the old build's pages go back to the system (memory.py)
+        return True
 
     def check_for_new_build(self) -> None:
         """Notice a newly published build (at most every ``reload_interval`` seconds) and load
@@ -105,6 +110,8 @@ class Engine:
         self._last_check = now
         version = current_version(self.data_dir)
         current = self._snapshot.index.version if self._snapshot else None
+        if version is not None and version == current:
+            self.error = None  # e.g. rolled back from a build that failed to load: fixed
         if version is None or version == current:
             return
         if self._snapshot is None:
@@ -120,8 +127,15 @@ class Engine:
 
         threading.Thread(target=work, name="restake-qa-reload", daemon=True).start()
 
-    def build(self, *, force: bool = False, wait: float = 0.0, progress: Progress | None = None) -> BuildReport:
-        """Build from the corpus folder and swap the new index in."""
+    def build(
+        self,
+        *,
+        force: bool = False,
+        wait: float = 0.0,
+        progress: Progress | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> BuildReport:
+        """Build from the corpus folder and swap the new index in (``should_stop`` cancels)."""
         report = build_index(
             self.corpus_dir,
             self.data_dir,
@@ -131,6 +145,7 @@ class Engine:
             force=force,
             wait=wait,
             progress=progress or self.progress,
+            should_stop=should_stop,
         )
         self.reload()
         return report
@@ -190,6 +205,7 @@ class ReindexJobs:
 
     def __init__(self) -> None:
         self._jobs: dict[str, dict[str, Any]] = {}
+        self._stops: dict[str, threading.Event] = {}
         # One lock for every job's fields: a status request copies a job while its build
         # thread appends to it, and must see a consistent job (status, report and finished_at).
         self._lock = threading.Lock()
@@ -198,8 +214,26 @@ class ReindexJobs:
         with self._lock:
             return next((dict(j) for j in self._jobs.values() if j["status"] == "running"), None)
 
-    def start(self, engine: Engine) -> dict[str, Any] | None:
-        """Start a rebuild of ``engine``'s corpus; None if one is already running."""
+    def latest(self) -> dict[str, Any] | None:
+        """A copy of the most recently started job, or None."""
+        with self._lock:
+            job = next(reversed(self._jobs.values()), None)
+            return None if job is None else {**job, "progress": list(job["progress"])}
+
+    def cancel(self, job_id: str) -> dict[str, Any] | None:
+        """Ask job ``job_id`` to stop (its build stops at its next step); a copy of it, or None."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                return None
+            if job["status"] == "running":
+                self._stops[job_id].set()
+                job["cancel_requested"] = True
+            return {**job, "progress": list(job["progress"])}
+
+    def start(self, engine: Engine, reason: str = "api", echo: Progress | None = None) -> dict[str, Any] | None:
+        """Start a rebuild of ``engine``'s corpus (its progress also to ``echo``); None if one
+        is already running."""
         with self._lock:
             if any(j["status"] == "running" for j in self._jobs.values()):
                 return None
@@ -211,18 +245,23 @@ class ReindexJobs:
                 "error": None,
                 "started_at": time.time(),
                 "finished_at": None,
+                "reason": reason,
             }
             finished = [k for k, j in self._jobs.items() if j["status"] != "running"]
             for key in finished[: max(len(self._jobs) + 1 - JOBS_KEPT, 0)]:
                 del self._jobs[key]
+                self._stops.pop(key, None)
             self._jobs[job["id"]] = job
+            stop = self._stops[job["id"]] = threading.Event()
 
         def run() -> None:
             outcome: dict[str, Any]
             try:
                 # A CLI build may hold the lock: wait for it rather than fail.
-                report = engine.build(wait=600, progress=lambda m: self._say(job, m))
+                report = engine.build(wait=600, progress=lambda m: self._say(job, m, echo), should_stop=stop.is_set)
                 outcome = {"report": report.to_dict(), "status": "done"}
+            except BuildCancelledError as exc:
+                outcome = {"error": str(exc), "status": "cancelled"}
             except (RestakeQAError, OSError) as exc:
                 outcome = {"error": str(exc), "status": "failed"}
             except Exception as exc:  # a bug: the job must still end, and say so
@@ -231,8 +270,15 @@ class ReindexJobs:
                     "error": f"unexpected error ({type(exc).__name__}: {exc}); see the server log",
                     "status": "failed",
                 }
+            log.info("reindex job %s (%s) %s", job["id"], reason, outcome["status"])
+            if echo is not None:  # said before the status changes, so a poller finds it said
+                echo(
+                    f"reindex job {job['id']} {outcome['status']}"
+                    + (f": {outcome['error']}" if "error" in outcome else "")
+                )
             with self._lock:
                 job.update(finished_at=time.time(), **outcome)
+            release_freed_memory()  # the build's temporaries, whatever the outcome
 
         threading.Thread(target=run, name=f"reindex-{job['id']}", daemon=True).start()
         return dict(job)
@@ -243,7 +289,9 @@ class ReindexJobs:
             job = self._jobs.get(job_id)
             return None if job is None else {**job, "progress": list(job["progress"])}
 
-    def _say(self, job: dict[str, Any], message: str) -> None:
+    def _say(self, job: dict[str, Any], message: str, echo: Progress | None = None) -> None:
+        if echo is not None:
+            echo(message)
         with self._lock:
             lines = job["progress"]
             lines.append(message)

@@ -24,9 +24,12 @@ from .config import Settings, load_settings
 from .embedding import Embedder
 from .errors import RestakeQAError
 from .feedback import feedback_api, record_answer
+from .guard import install as install_guard
+from .guard import note_job, note_question
+from .health import views as health_views
 from .openai_api import openai_blueprint
 from .service import Engine, ReindexJobs
-from .webcore import ApiError, Operator, page_response, require_admin, web_dir
+from .webcore import PAGE_CSP, ApiError, Operator, page_response, require_admin, web_dir
 from .webcore import json_body as _json_body
 
 api = Blueprint("api", __name__, url_prefix="/api")
@@ -107,6 +110,7 @@ def create_app(
     app.register_blueprint(api)
     app.register_blueprint(pages)
     app.register_blueprint(openai_blueprint(settings, get_engine, app.extensions[_EXTENSION].rate.check))
+    install_guard(app, settings, page_csp=PAGE_CSP)  # client address, hosts, headers, logs (guard.py)
 
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError) -> Response:
@@ -127,8 +131,8 @@ def create_app(
             415: "unsupported_media_type",
         }.get(status, "http_error")
         message = {
-            404: f"no such endpoint: {request.path}; see /api/openapi.json",
-            405: f"{request.method} is not allowed on {request.path}",
+            404: "no such endpoint; see /api/openapi.json",
+            405: f"this endpoint allows {', '.join(sorted(getattr(exc, 'valid_methods', None) or []))} only",
             413: f"request body is over {settings.max_body_bytes} bytes",
         }.get(status, exc.description or "bad request")
         response = error_response(status, code, message)
@@ -156,6 +160,12 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> Respon
 
 
 # shared state --------------------------------------------------------------------------------
+def reindex_jobs(app: Flask) -> ReindexJobs:
+    """The app's reindex jobs (``restake-qa serve`` runs its startup build as one)."""
+    state: AppState = app.extensions[_EXTENSION]
+    return state.jobs
+
+
 def _state() -> AppState:
     state: AppState = current_app.extensions[_EXTENSION]
     return state
@@ -236,6 +246,7 @@ def parse_answer_request(body: dict[str, Any], settings: Settings) -> tuple[str,
 def answer() -> Response:
     started = time.perf_counter()
     question, history, top_k = parse_answer_request(_json_body(), _state().settings)
+    note_question(question)
     result, version = get_engine().answer(question, history=history, top_k=top_k)
     body = result.to_dict()
     body["took_ms"] = round((time.perf_counter() - started) * 1000, 2)
@@ -246,15 +257,19 @@ def answer() -> Response:
 
 @api.get("/health")
 def health() -> tuple[Response, int]:
+    """Status, index version and counts for anyone; with the admin token, the details."""
     state = _state()
+    admin = "Authorization" in request.headers
+    if admin:
+        _require_admin()
+    engine_health, start_error = None, None
     try:
-        engine = get_engine()
+        engine_health = get_engine().health()
     except (RestakeQAError, OSError, ImportError, RuntimeError) as exc:  # reported, not raised
-        return jsonify(
-            {"status": "error", "index_version": None, "model": state.settings.model, "chunks": 0, "error": str(exc)}
-        ), 503
-    body = engine.health()
-    return jsonify(body), (200 if body["status"] == "ok" else 503)
+        start_error = (getattr(exc, "code", "engine_unavailable"), str(exc))
+    roots = {"<data_dir>": state.settings.data_path, "<corpus>": state.settings.corpus_path}
+    public, details, status = health_views(engine_health, start_error, state.jobs.latest(), roots)
+    return jsonify({**public, **details} if admin else public), status
 
 
 @api.get("/sections")
@@ -329,6 +344,7 @@ def reindex() -> tuple[Response, int]:
             job_id=running["id"],
             url=f"/api/reindex/{running['id']}",
         )
+    note_job(job["id"])  # for the audit line
     return jsonify({"job_id": job["id"], "status": "running", "url": f"/api/reindex/{job['id']}"}), 202
 
 
@@ -338,8 +354,21 @@ def reindex_status(job_id: str) -> Response:
     _require_admin()
     job = _state().jobs.get(job_id)
     if job is None:
-        raise ApiError(404, "unknown_job", f"no reindex job {job_id}")
+        raise ApiError(404, "unknown_job", "no reindex job with that id; POST /api/reindex starts one")
     return jsonify(job)
+
+
+@api.delete("/reindex/<job_id>")
+def reindex_cancel(job_id: str) -> tuple[Response, int]:
+    """Cancel a running reindex: the build stops at its next step, publishes nothing, and the
+    live index serves on. 202 with the job (its status turns to ``cancelled`` when it stops)."""
+    _require_admin()
+    job = _state().jobs.cancel(job_id)
+    if job is None:
+        raise ApiError(404, "unknown_job", "no reindex job with that id; POST /api/reindex starts one")
+    if job["status"] != "running":
+        raise ApiError(409, "job_finished", f"the job has already ended ({job['status']})", job_status=job["status"])
+    return jsonify(job), 202
 
 
 # the chat page (strict CSP: see webcore.PAGE_CSP) ----------------------------------------------
