@@ -17,7 +17,7 @@ from restake_qa.config import load_settings
 from restake_qa.embedding import HashEmbedder
 from restake_qa.text import TextTools, load_text_tools
 
-from helpers import CORPUS, LiveServer, make_settings, model_cache_environ
+from helpers import CHROMIUM, CHROMIUM_ARGS, CORPUS, LiveServer, make_settings, model_cache_environ
 
 _ENV_KEYS = [k for k in os.environ if k.startswith("RESTAKE_QA_") and k != "RESTAKE_QA_MODEL_CACHE"]
 
@@ -82,3 +82,15 @@ def live_server(real_engine, real_settings):
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian chromium through playwright (the browser tests); skips, saying why, without it."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is absent: install Debian's chromium (`make browser`) to run the browser tests")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

@@ -18,6 +18,15 @@ ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "corpus"
 SHARED = ROOT.parent / "shared"
 QUESTIONS = ROOT / "tests" / "data" / "questions.jsonl"
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's (`make browser`), driven by playwright
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def shared_path(*parts: str) -> Path:
@@ -26,6 +35,17 @@ def shared_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent: this test reads the shared test data next to the repo")
     return path
+
+
+def notes_page(n: int, report: str = "，每月回報 {monthly} 次") -> str:
+    """A generated zh-TW page of ``n`` numbered notes, ten per section (a page of any size)."""
+    lines = ["---", "title: 再質押筆記", "lang: zh-tw", "---", ""]
+    for i in range(n):
+        if i % 10 == 0:
+            lines += ["", f"## 筆記第 {i // 10 + 1} 部分 {{#notes-{i // 10 + 1}}}", ""]
+        tail = report.format(monthly=i % 9 + 1)
+        lines.append(f"第 {i} 則筆記：營運者編號 {i * 7} 為 AVS 編號 {i * 13} 運行驗證軟體{tail}。")
+    return "\n".join(lines) + "\n"
 
 
 def make_settings(tmp: Path, **overrides: Any) -> Settings:

@@ -23,32 +23,13 @@ from helpers import CORPUS, ROOT, LiveServer, make_settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-CHROMIUM = Path("/usr/bin/chromium")
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 ARTIFACTS = ROOT / "test-artifacts"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 TOKEN = "console-token-42"
 PAGE = "restaking.zh-tw.md"
 QUESTION = "什麼是再質押？"
 OLD_SENTENCE = "再質押是指質押者使用他們已經質押的 ETH 來保護其他去中心化服務。"
 NEW_SENTENCE = "再質押是指質押者運用已經質押的 ETH，來保護更多其他的去中心化服務。"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is absent: install Debian's chromium (`make browser`) to run the browser tests")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 @contextmanager

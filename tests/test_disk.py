@@ -22,18 +22,9 @@ from restake_qa.build import build_index
 from restake_qa.embedding import HashEmbedder
 from restake_qa.index import builds_dir, current_version, load_index
 
-from helpers import CORPUS, make_settings
+from helpers import CORPUS, make_settings, notes_page
 
 NOTES = "notes.zh-tw.md"
-
-
-def _notes(n: int) -> str:
-    lines = ["---", "title: 再質押筆記", "lang: zh-tw", "---", ""]
-    for i in range(n):
-        if i % 10 == 0:
-            lines += ["", f"## 筆記第 {i // 10 + 1} 部分 {{#notes-{i // 10 + 1}}}", ""]
-        lines.append(f"第 {i} 則筆記：營運者編號 {i * 7} 為 AVS 編號 {i * 13} 運行驗證軟體，每月回報 {i % 9 + 1} 次。")
-    return "\n".join(lines) + "\n"
 
 
 class Disk:
@@ -117,12 +108,12 @@ def test_a_full_disk_is_one_line_and_loses_nothing(tmp_path, disk, monkeypatch, 
     data = disk.root / "data"
     settings = make_settings(tmp_path, corpus_dir=str(corpus), data_dir=str(data))
     if stage == "build files":  # everything is in the cache already: the build's own files fail
-        (corpus / NOTES).write_text(_notes(600), encoding="utf-8")
+        (corpus / NOTES).write_text(notes_page(600), encoding="utf-8")
         build_index(corpus, data, HashEmbedder(), settings)
         (corpus / NOTES).unlink()
     live = build_index(corpus, data, HashEmbedder(), settings).version
     rows = _cache_rows(data)
-    (corpus / NOTES).write_text(_notes(600), encoding="utf-8")
+    (corpus / NOTES).write_text(notes_page(600), encoding="utf-8")
 
     if disk.mounted:
         disk.fill(leave=48 * 1024)
@@ -160,7 +151,7 @@ def test_a_read_only_data_folder_is_one_line_and_loses_nothing(tmp_path, disk, m
     data = disk.root / "data"
     settings = make_settings(tmp_path, corpus_dir=str(corpus), data_dir=str(data))
     live = build_index(corpus, data, HashEmbedder(), settings).version
-    (corpus / NOTES).write_text(_notes(50), encoding="utf-8")
+    (corpus / NOTES).write_text(notes_page(50), encoding="utf-8")
     if disk.mounted:
         disk.remount("ro")
     else:
@@ -192,7 +183,7 @@ def test_an_os_error_in_a_reindex_job_fails_the_job_with_the_same_line(tmp_path,
     build_index(corpus, settings.data_path, HashEmbedder(), settings)
     engine = Engine(settings, embedder=HashEmbedder())
     live = current_version(settings.data_path)
-    (corpus / NOTES).write_text(_notes(600), encoding="utf-8")
+    (corpus / NOTES).write_text(notes_page(600), encoding="utf-8")
     disk.fill(leave=48 * 1024)
     jobs = ReindexJobs()
     job = jobs.start(engine)

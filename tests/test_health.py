@@ -18,20 +18,11 @@ from restake_qa.health import scrub
 from restake_qa.index import builds_dir, current_path, current_version
 from restake_qa.service import Engine
 
-from helpers import make_settings
+from helpers import make_settings, notes_page
 
 TOKEN = "s3cret"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 PAGE = "restaking.zh-tw.md"
-
-
-def _notes(n: int) -> str:
-    lines = ["---", "title: 再質押筆記", "lang: zh-tw", "---", ""]
-    for i in range(n):
-        if i % 10 == 0:
-            lines += ["", f"## 筆記第 {i // 10 + 1} 部分 {{#notes-{i // 10 + 1}}}", ""]
-        lines.append(f"第 {i} 則筆記：營運者編號 {i * 7} 為 AVS 編號 {i * 13} 運行驗證軟體。")
-    return "\n".join(lines) + "\n"
 
 
 class SlowEmbedder(HashEmbedder):
@@ -154,7 +145,7 @@ def test_the_last_failed_reindex_shows_until_one_succeeds(site):
 def test_a_running_reindex_is_cancelled_through_the_api_and_the_live_index_serves_on(site):
     settings, engine, client = site
     live = current_version(settings.data_path)
-    (settings.corpus_path / "notes.zh-tw.md").write_text(_notes(1500), encoding="utf-8")
+    (settings.corpus_path / "notes.zh-tw.md").write_text(notes_page(1500, report=""), encoding="utf-8")
     cache = settings.data_path / "cache" / "embeddings.sqlite"
     cache_before = cache.stat().st_size
     job_id = client.post("/api/reindex", headers=AUTH).get_json()["job_id"]

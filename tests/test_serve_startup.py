@@ -20,19 +20,10 @@ from restake_qa.embedding import HashEmbedder
 from restake_qa.index import builds_dir, current_version
 from restake_qa.models import DEFAULT_MODEL_ID
 
-from helpers import CORPUS, ROOT, free_port, make_settings
+from helpers import CORPUS, ROOT, free_port, make_settings, notes_page
 
 pytestmark = pytest.mark.slow
 TOKEN = "startup-token"
-
-
-def _notes(n: int) -> str:
-    lines = ["---", "title: 再質押筆記", "lang: zh-tw", "---", ""]
-    for i in range(n):
-        if i % 10 == 0:
-            lines += ["", f"## 筆記第 {i // 10 + 1} 部分 {{#notes-{i // 10 + 1}}}", ""]
-        lines.append(f"第 {i} 則筆記：營運者編號 {i * 7} 為 AVS 編號 {i * 13} 運行驗證軟體，每月回報 {i % 9 + 1} 次。")
-    return "\n".join(lines) + "\n"
 
 
 def _get(port: int, path: str, method: str = "GET", headers: dict | None = None, body: dict | None = None):
@@ -56,7 +47,7 @@ def test_serve_listens_with_the_old_index_while_the_startup_build_runs_and_it_ca
         HashEmbedder(dimension=384, model_id=DEFAULT_MODEL_ID),
         make_settings(tmp_path, data_dir=str(data)),
     ).version
-    (corpus / "notes.zh-tw.md").write_text(_notes(4000), encoding="utf-8")  # ~400 KB: minutes to embed
+    (corpus / "notes.zh-tw.md").write_text(notes_page(4000), encoding="utf-8")  # ~400 KB: minutes to embed
 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RESTAKE_QA_") or k == "RESTAKE_QA_MODEL_CACHE"}

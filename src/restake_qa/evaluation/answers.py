@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .questions import LANGUAGES
+from .questions import rates_by_language
 
 INTENTS = ("definition", "list", "yes_no", "comparison", "how_to", "reason", "quantity", "who")
 SPLITS = ("dev", "holdout")
@@ -150,11 +150,7 @@ def evaluate_answers(
             )
     return {
         "overall": _rates(rows),
-        "by_language": {
-            lang: _rates([r for r in rows if r[0].lang == lang])
-            for lang in LANGUAGES
-            if any(r[0].lang == lang for r in rows)
-        },
+        "by_language": rates_by_language(rows, _rates),
         "by_intent": {
             i: _rates([r for r in rows if r[0].intent == i]) for i in INTENTS if any(r[0].intent == i for r in rows)
         },

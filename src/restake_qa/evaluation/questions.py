@@ -4,10 +4,21 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 LANGUAGES = ("zh-tw", "zh-cn", "en")
+
+
+def rates_by_language(rows: Sequence[tuple[Any, Any]], rates: Callable[[list], dict[str, Any]]) -> dict[str, Any]:
+    """``rates`` of the (case, result) rows of each language present, in LANGUAGES order."""
+    return {
+        lang: rates([r for r in rows if r[0].lang == lang])
+        for lang in LANGUAGES
+        if any(r[0].lang == lang for r in rows)
+    }
 
 
 @dataclass(frozen=True)

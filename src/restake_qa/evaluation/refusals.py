@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .questions import LANGUAGES
+from .questions import rates_by_language
 
 SCOPES = ("near", "far", "noise", "in")
 
@@ -103,11 +103,7 @@ def evaluate_refusals(cases: Sequence[RefusalCase], ask: Callable[[str], dict[st
             )
     return {
         "overall": _rates(rows),
-        "by_language": {
-            lang: _rates([r for r in rows if r[0].lang == lang])
-            for lang in LANGUAGES
-            if any(r[0].lang == lang for r in rows)
-        },
+        "by_language": rates_by_language(rows, _rates),
         "misses": misses,
     }
 
