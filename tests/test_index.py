@@ -12,7 +12,7 @@ from restake_qa.build import build_index, build_lock, rollback
 from restake_qa.corpus import CorpusError
 from restake_qa.embedding import HashEmbedder
 from restake_qa.errors import BuildLockedError, IndexLoadError
-from restake_qa.index import builds_dir, current_version, load_index
+from restake_qa.index import FORMAT_VERSION, builds_dir, current_version, load_index
 
 from helpers import make_settings
 
@@ -39,11 +39,12 @@ def test_build_writes_a_complete_manifest_and_loads(setup):
         "id": "test/hash-embedder",
         "source": "test",
         "dimension": 64,
+        "precision": "fp32",
         "prompts": {"query": "query: ", "passage": "passage: "},
     }
     assert m["chunker"] == {"target": 48, "maximum": 96}
     assert m["counts"]["chunks"] == len(index.chunks) == index.vectors.ntotal
-    assert len(m["corpus_sha256"]) == 64 and m["format_version"] == 2
+    assert len(m["corpus_sha256"]) == 64 and m["format_version"] == FORMAT_VERSION
     assert set(m["files"]) >= {"chunks.jsonl", "sections.json", "vectors.faiss", "sentences.jsonl"}
 
 

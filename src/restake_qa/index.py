@@ -81,6 +81,11 @@ class Index:
     def dimension(self) -> int:
         return int(self.manifest["model"]["dimension"])
 
+    @property
+    def precision(self) -> str:
+        """The model precision the vectors were made at (builds before it was recorded: fp32)."""
+        return str(self.manifest["model"].get("precision", "fp32"))
+
 
 # paths ------------------------------------------------------------------------------------
 def builds_dir(data_dir: Path) -> Path:

@@ -42,7 +42,7 @@ from .chunking import Chunk, Sentence
 from .config import Settings
 from .corpus import Section
 from .coverage import Coverage
-from .embedding import Embedder
+from .embedding import Embedder, precision_of
 from .errors import ConfigError, IndexLoadError
 from .index import Index
 from .refusal import RefusalDecision, decide
@@ -151,6 +151,12 @@ class Retriever:
             raise IndexLoadError(
                 f"index {index.version} was built with model {index.model_id!r}, but the loaded "
                 f"model is {embedder.model_id!r}; rebuild with `restake-qa build --force`"
+            )
+        if index.precision != precision_of(embedder):
+            raise IndexLoadError(
+                f"index {index.version} was built with the model at {index.precision} precision, but the "
+                f"model runs at {precision_of(embedder)}; set RESTAKE_QA_MODEL_PRECISION={index.precision} "
+                "or rebuild with `restake-qa build --force`"
             )
         if index.dimension != embedder.dimension:
             raise IndexLoadError(f"index dimension {index.dimension} differs from the model's {embedder.dimension}")
