@@ -27,14 +27,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from . import __version__
-from .cache import EmbeddingCache
+from .build_embed import CACHE_COMMIT_EVERY as CACHE_COMMIT_EVERY  # re-exported
+from .build_embed import embed_with_cache
 from .chunking import Chunk, ChunkerSettings, chunk_sections, section_sentences
 from .config import Settings
 from .corpus import Section, corpus_hash, load_corpus, section_key
-from .embedding import Embedder
+from .embedding import Embedder, precision_of
 from .errors import BuildLockedError, IndexLoadError
 from .fsutil import LockBusy, file_lock, fsync_dir
 from .index import (
@@ -52,8 +51,6 @@ from .sources import read_sources, write_sources
 from .text import TextTools, load_text_tools
 
 KEEP_BUILDS = 3
-#: Texts embedded (and committed to the cache) per step of a build.
-CACHE_COMMIT_EVERY = 32
 #: Chunks used as smoke queries when a build is validated.
 SMOKE_QUERIES = 3
 
@@ -76,6 +73,7 @@ class BuildReport:
     repaired: int = 0
     seconds: float = 0.0
     previous: str | None = None
+    embedding: dict[str, Any] | None = None  # what embedding took (build_embed.EmbedStats)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -156,6 +154,7 @@ def build_index(
         fingerprint = {
             "corpus_sha256": content_hash,
             "model": embedder.model_id,
+            "precision": precision_of(embedder),
             "chunker": asdict(chunker),
             "format": FORMAT_VERSION,
             "package": __version__,  # tokenisation and chunking may change with the code
@@ -175,7 +174,7 @@ def build_index(
         sentences = [x for s in sections for x in section_sentences(s)]
         # sections' titles are embedded as questions (they are questions: 「我們為什麼需要再質押？」),
         # to be compared with a reader's question
-        all_vectors, embedded, reused, repaired = _embed_with_cache(
+        all_vectors, stats = embed_with_cache(
             [c.embedding_text for c in chunks]
             + [x.text for x in sentences]
             + [s.english_name for s in sections]
@@ -219,6 +218,7 @@ def build_index(
                     "id": embedder.model_id,
                     "source": embedder.source,
                     "dimension": embedder.dimension,
+                    "precision": precision_of(embedder),
                     "prompts": {"query": "query: ", "passage": "passage: "},
                 },
             )
@@ -237,11 +237,12 @@ def build_index(
             version=version,
             sections=len(sections),
             chunks=len(chunks),
-            embedded=embedded,
-            reused=reused,
-            repaired=repaired,
+            embedded=stats.embedded,
+            reused=stats.texts - stats.embedded,
+            repaired=stats.repaired,
             seconds=time.monotonic() - started,
             previous=previous,
+            embedding=stats.to_dict(),
             **changes,
         )
 
@@ -250,6 +251,7 @@ def _fingerprint(manifest: dict[str, Any]) -> dict[str, Any]:
     return {
         "corpus_sha256": manifest.get("corpus_sha256"),
         "model": manifest.get("model", {}).get("id"),
+        "precision": manifest.get("model", {}).get("precision", "fp32"),
         "chunker": manifest.get("chunker"),
         "format": manifest.get("format_version"),
         "package": manifest.get("package_version"),
@@ -285,68 +287,6 @@ def _diff(live_chunks: dict[str, set[str]], sections: list[Section], chunks: lis
         "chunks_added": len(new_ids - old_ids),
         "chunks_removed": len(old_ids - new_ids),
     }
-
-
-def _embed_with_cache(
-    texts: list[str], embedder: Embedder, cache_path: Path, say: Progress, queries: int = 0
-) -> tuple[np.ndarray, int, int, int]:
-    """Embeddings of ``texts`` — the passage prompt, but the last ``queries`` texts with the query
-    prompt — from the cache where possible; returns the vectors and the counts embedded, reused
-    and repaired (corrupt cache rows).
-
-    New embeddings are committed every CACHE_COMMIT_EVERY texts, so a build that is killed
-    midway has not wasted what it embedded."""
-    cache = EmbeddingCache(cache_path)
-    try:
-        first_query = len(texts) - queries
-        keys = [EmbeddingCache.key(t if i < first_query else "query:\0" + t) for i, t in enumerate(texts)]
-        is_query = {k for i, k in enumerate(keys) if i >= first_query}
-        found = cache.get_many(embedder.model_id, embedder.dimension, list(dict.fromkeys(keys)))
-        todo = list(dict.fromkeys(k for k in keys if k not in found))
-        text_of = dict(zip(keys, texts))
-        # similar lengths side by side: each model call pads less (+28% passages/s, bench/)
-        todo.sort(key=lambda k: (k in is_query, len(text_of[k])))
-        if cache.reset:
-            say(f"the embedding cache was damaged; it was moved to {cache.reset} and a new one started")
-        if todo:
-            say(f"embedding {len(todo)} new or changed texts ({len(keys) - len(todo)} from cache)")
-            step = max(1, len(todo) // 20)
-            shown = 0
-            for start in range(0, len(todo), CACHE_COMMIT_EVERY):
-                part = todo[start : start + CACHE_COMMIT_EVERY]
-
-                def report(done: int, _total: int, offset: int = start) -> None:
-                    nonlocal shown
-                    done += offset
-                    if done == len(todo) or done - shown >= step:
-                        shown = done
-                        say(f"  embedded {done}/{len(todo)}")
-
-                passages = [k for k in part if k not in is_query]
-                asked = [k for k in part if k in is_query]
-                fresh = np.zeros((len(part), embedder.dimension), dtype=np.float32)
-                if passages:
-                    fresh[: len(passages)] = embedder.embed_passages([text_of[k] for k in passages], progress=report)
-                if asked:
-                    fresh[len(passages) :] = embedder.embed_queries([text_of[k] for k in asked])
-                    report(len(part), len(part))
-                part = passages + asked
-                if fresh.shape != (len(part), embedder.dimension) or not np.isfinite(fresh).all():
-                    raise IndexLoadError(
-                        f"the model returned {fresh.shape} embeddings for {len(part)} texts of "
-                        f"dimension {embedder.dimension}; nothing was published"
-                    )
-                cache.put_many(embedder.model_id, list(zip(part, fresh)))
-                found.update(zip(part, fresh))
-        else:
-            say(f"all {len(keys)} embeddings come from the cache")
-        if keys:
-            vectors = np.vstack([found[k] for k in keys]).astype(np.float32)
-        else:
-            vectors = np.zeros((0, embedder.dimension), dtype=np.float32)
-        return vectors, len(todo), len(keys) - len(todo), cache.repaired
-    finally:
-        cache.close()
 
 
 def _validate(folder: Path, embedder: Embedder, tools: TextTools, settings: Settings) -> None:
