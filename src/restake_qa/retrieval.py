@@ -174,6 +174,7 @@ class Retriever:
         self._n = len(index.chunks)
         self._lexical = index.lexical
         self._section_row = {s.key: i for i, s in enumerate(index.sections)}
+        self._chunk_vocab = [tuple(dict.fromkeys(tokens)) for tokens in index.chunk_tokens]  # in order, once
         self._chunk_rows: dict[str, list[int]] = {}
         for i, chunk in enumerate(index.chunks):
             self._chunk_rows.setdefault(chunk.section_key, []).append(i)
@@ -365,7 +366,7 @@ class Retriever:
             for i in self._chunk_rows[key]:
                 d = relative(cosine[i], best_chunk_cos, self.spread)
                 lex = min(float(raw[i]) / scale, 1.0)
-                matched = tuple(tok for tok in dict.fromkeys(self.index.chunk_tokens[i]) if tok in query_set)
+                matched = tuple(tok for tok in self._chunk_vocab[i] if tok in query_set)
                 fused = w["dense"] * d + w["lexical"] * lex
                 chunk_hits.append(ChunkHit(self.index.chunks[i], Scores(d, lex, fused, cosine[i]), matched))
             chunk_hits.sort(key=lambda h: -h.scores.fused)
