@@ -6,7 +6,8 @@
 
 Writes ``bench/results/bench-<time>.json`` and ``.md`` (and ``latest.json``/``latest.md``);
 progress goes to stderr. bench/README.md explains every figure. Sections, in run order:
-levers, stages, build, lengths, drcd, scale, http, serving, questionlog.
+levers, stages, build, lengths, drcd, scale, http, serving, questionlog, today (the product beside
+issue 17's "today", commit d3a265b: DRCD dev file cold build, answers in process and over HTTP).
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ from suites.builds import bench_build, bench_drcd, bench_scale
 from suites.model import bench_lengths, bench_levers, bench_stages
 from suites.operating import bench_question_log
 from suites.serving import bench_http, bench_serving
+from suites.today import bench_today
 
-SECTIONS = ("levers", "stages", "build", "lengths", "drcd", "scale", "http", "serving", "questionlog")
+SECTIONS = ("levers", "stages", "build", "lengths", "drcd", "scale", "http", "serving", "questionlog", "today")
 
 
 def meta(quick: bool) -> dict[str, Any]:
@@ -83,6 +85,7 @@ def main() -> int:
         "http": bench_http,
         "serving": bench_serving,
         "questionlog": bench_question_log,
+        "today": bench_today,
     }
     started = time.monotonic()
     try:
