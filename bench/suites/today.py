@@ -299,7 +299,7 @@ def today_markdown(today: dict[str, Any]) -> list[str]:
                 "",
                 f"fp32 build: {emb['embedded']:,} distinct texts of {emb['texts']:,}, {emb['tokens']:,} tokens, "
                 f"{emb['padded_tokens']:,} with padding ({100 * (emb['padded_tokens'] / emb['tokens'] - 1):.1f} % waste), "
-                f"{emb['batches']:,} model calls, {emb['workers']} side by side.",
+                f"{emb['batches']:,} model calls.",
             ]
     return lines + [""]
 

@@ -42,7 +42,6 @@ class EmbedStats:
     tokens: int = 0  # model tokens of the embedded texts (prompt and specials included)
     padded_tokens: int = 0  # rows × longest row over the model calls (tokens + padding)
     batches: int = 0  # model calls
-    workers: int = 0  # model calls side by side
     seconds: float = 0.0  # embedding and committing, wall clock
 
     def to_dict(self) -> dict[str, Any]:
@@ -80,7 +79,7 @@ def embed_with_cache(
                 for positions, vectors in stream([text_of[k] for k in todo], [k in is_query for k in todo], counts):
                     committer.add([todo[i] for i in positions], vectors, found)
                 committer.flush(found)
-                for name in ("tokens", "padded_tokens", "batches", "workers"):
+                for name in ("tokens", "padded_tokens", "batches"):
                     setattr(stats, name, int(counts.get(name, 0)))
             else:
                 _embed_in_parts(todo, is_query, text_of, embedder, committer, found)

@@ -124,34 +124,6 @@ def plan_batches(lengths: Sequence[int], max_rows: int, max_batch_tokens: int) -
     return batches
 
 
-def run_in_order(
-    items: Sequence[Any], work: Callable[[Any], np.ndarray], workers: int
-) -> Iterator[tuple[Any, np.ndarray]]:
-    """``(item, work(item))`` for each item, in order, computed by ``workers`` threads (the
-    model releases the GIL, so single-threaded model calls run side by side on the cores).
-    At most two calls per worker are ahead of the consumer."""
-    if workers <= 1 or len(items) <= 1:
-        for item in items:
-            yield item, work(item)
-        return
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="restake-qa-embed") as pool:
-        pending = []
-        queued = iter(items)
-        for item in queued:
-            pending.append((item, pool.submit(work, item)))
-            if len(pending) >= 2 * workers:
-                break
-        while pending:
-            item, future = pending.pop(0)
-            result = future.result()
-            nxt = next(queued, None)
-            if nxt is not None:
-                pending.append((nxt, pool.submit(work, nxt)))
-            yield item, result
-
-
 def embed_sorted(
     texts: Sequence[str],
     lengths: Sequence[int],

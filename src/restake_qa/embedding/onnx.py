@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -10,8 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..models import OnnxEncoder, read_onnx_marker
-from ..models.onnx_export import usable_cpus
-from .base import CachingEmbedder, Progress, embed_sorted, plan_batches, run_in_order
+from .base import CachingEmbedder, Progress, embed_sorted, plan_batches
 
 
 class OnnxEmbedder(CachingEmbedder):
@@ -26,14 +24,6 @@ class OnnxEmbedder(CachingEmbedder):
     #: the activations in cache: measured 17 passages/s at 1,024 against 14 at 16,384 for
     #: 300-character paragraphs, and no loss for short texts (bench/).
     max_batch_tokens = 1024
-    #: Builds (:meth:`embed_batches`): rows × padded length per call, and how many calls run
-    #: side by side, each on one core (0: one per core). Independent single-threaded calls
-    #: beat one call on every core: no synchronisation per operator, and no core waits for
-    #: another that the machine's other work has taken (bench/README.md).
-    build_batch_tokens = 2048
-    build_workers = 0
-    #: Fewer texts than this are embedded on the query session (no second session to load).
-    build_session_min_texts = 256
 
     def __init__(
         self,
@@ -62,8 +52,6 @@ class OnnxEmbedder(CachingEmbedder):
         )
         self.backend = "onnx"
         self.precision = str(meta.get("precision", "fp32"))
-        self.meta = meta
-        self._build_lock = threading.Lock()
         prompts = meta.get("prompts") or {}
         self._query_prefix = prompts.get("query", "")
         self._passage_prefix = prompts.get("passage", prompts.get("document", ""))
@@ -94,26 +82,19 @@ class OnnxEmbedder(CachingEmbedder):
     def embed_batches(
         self, texts: Sequence[str], queries: Sequence[bool], stats: dict[str, Any] | None = None
     ) -> Iterator[tuple[list[int], np.ndarray]]:
-        """A build's texts, tokenised once, sorted by token length, cut into batches of
-        ``build_batch_tokens`` and run ``build_workers`` at a time, each single-threaded on a
-        session of its own (loaded for the build, released after it)."""
+        """A build's texts, tokenised once, sorted by token length across the whole build and
+        cut into batches of at most ``batch_size`` rows and ``max_batch_tokens`` rows × length
+        (so a batch of long texts is never a remainder of a few rows)."""
         prompted = [(self._query_prefix if q else self._passage_prefix) + t for t, q in zip(texts, queries)]
         rows = self.encoder.token_ids(prompted) if prompted else []
         lengths = [len(r) for r in rows]
-        batches = plan_batches(lengths, max(self.batch_size, 1), self.build_batch_tokens)
-        workers = self.build_workers or usable_cpus()
+        batches = plan_batches(lengths, max(self.batch_size, 1), self.max_batch_tokens)
         if stats is not None:
             stats.update(
                 texts=len(rows),
                 tokens=sum(lengths),
                 padded_tokens=sum(len(b) * max(lengths[i] for i in b) for b in batches),
                 batches=len(batches),
-                workers=workers if len(rows) >= self.build_session_min_texts else 1,
             )
-        if len(rows) < self.build_session_min_texts or workers <= 1:
-            for batch in batches:
-                yield batch, self.encoder.encode_ids([rows[i] for i in batch])
-            return
-        with self._build_lock:  # one build at a time; the session is freed with this frame
-            session = OnnxEncoder(self.folder, self.meta, threads=1)
-            yield from run_in_order(batches, lambda b: session.encode_ids([rows[i] for i in b]), workers)
+        for batch in batches:
+            yield batch, self.encoder.encode_ids([rows[i] for i in batch])
