@@ -142,6 +142,32 @@ def test_progress_counts_only_committed_vectors_and_a_failed_build_keeps_them(tm
     assert stats.reused == committed and stats.embedded == len(embedder.seen) == 100 - committed
 
 
+class Cancelled(Exception):
+    pass
+
+
+@pytest.mark.parametrize("embedder_class", [Counting, Streaming])
+def test_the_cancel_check_runs_before_every_batch_and_what_was_embedded_is_kept(tmp_path, embedder_class):
+    texts = [f"第 {i} 句，不同的內容。" for i in range(100)]
+    cache = tmp_path / "cache.sqlite"
+    embedder = embedder_class()
+    checks: list[int] = []
+
+    def should_stop() -> None:  # build.py's check raises to cancel
+        checks.append(len(embedder.seen))
+        if len(checks) == 4:
+            raise Cancelled
+
+    with pytest.raises(Cancelled):
+        embed_with_cache(texts, embedder, cache, lambda _m: None, should_stop=should_stop)
+    assert checks[0] == 0 and len(set(checks)) == 4  # before the first batch, then between batches
+    assert len(embedder.seen) == checks[-1] < 100  # nothing was embedded after the cancel
+    assert _cached(cache) == len(embedder.seen)  # all of it committed (3 batches of 3: below a step)
+    again = embedder_class()
+    _, stats = embed_with_cache(texts, again, cache, lambda _m: None)
+    assert stats.reused == len(embedder.seen) and len(again.seen) == 100 - len(embedder.seen)
+
+
 @pytest.mark.slow
 def test_the_models_build_path_gives_the_vectors_of_its_query_and_passage_calls(real_embedder):
     from restake_qa.corpus import load_corpus
