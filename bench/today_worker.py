@@ -23,25 +23,11 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+from _util import ROOT, say
+from _util import stats as pct  # this script's folder (bench/) is first on sys.path
+
 #: Token-length buckets of the texts/s-by-length table (prompt and specials included).
 LENGTHS = ((1, 16), (17, 32), (33, 64), (65, 128), (129, 512))
-
-
-def say(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def pct(values: list[float]) -> dict[str, float]:
-    v = np.asarray(values, dtype=np.float64)
-    if not len(v):
-        return {"n": 0}
-    return {
-        "n": int(len(v)),
-        "p50": round(float(np.percentile(v, 50)), 3),
-        "p95": round(float(np.percentile(v, 95)), 3),
-        "mean": round(float(v.mean()), 3),
-    }
 
 
 def cpu_seconds() -> float:
