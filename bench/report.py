@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from suites.today import today_markdown, today_targets
+
 TARGETS = {
     "in-process answer p50 (ms)": 25,
     "HTTP p50 at concurrency 1 (ms)": 35,
@@ -52,7 +54,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         found["rebuild after a one-section edit (s)"] = results["build"]["builds"][2]["product_s"]
     if "scale" in results and any(r["n"] == 100_000 for r in results["scale"]["rows"]):
         found["100k chunks: query p50 (ms)"] = results["scale"]["estimate_100k_query_p50_ms"]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, value in found.items():
         target = TARGETS.get(name)
         if name == "errors at concurrency 16":
@@ -61,7 +63,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         higher = name.startswith("answers/s")
         met = value >= target if higher else value <= target
         rows.append({"target": name, "goal": f"{'≥' if higher else '≤'} {target}", "measured": value, "met": met})
-    return rows
+    return rows + today_targets(results.get("today", {}))
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -371,4 +373,6 @@ def markdown(results: dict[str, Any]) -> str:
             f"p50 {r['record_answer_us'].get('p50')} µs, p99 {r['record_answer_us'].get('p99')} µs.",
             "",
         ]
+    if "today" in results:
+        lines += today_markdown(results["today"])
     return "\n".join(lines)

@@ -6,7 +6,9 @@
 
 Writes ``bench/results/bench-<time>.json`` and ``.md`` (and ``latest.json``/``latest.md``);
 progress goes to stderr. bench/README.md explains every figure. Sections, in run order:
-levers, stages, build, chunking, lengths, drcd, scale, http, serving, questionlog, slow_clients.
+levers, stages, build, chunking, lengths, drcd, scale, http, serving, questionlog, slow_clients, today
+(the product beside issue 17's "today", commit d3a265b: DRCD dev file cold build, answers in
+process and over HTTP).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from suites.model import bench_lengths, bench_levers, bench_stages
 from suites.operating import bench_question_log
 from suites.serving import bench_http, bench_serving
 from suites.slow_clients import bench_slow_clients
+from suites.today import bench_today
 
 SECTIONS = (
     "levers",
@@ -45,6 +48,7 @@ SECTIONS = (
     "serving",
     "questionlog",
     "slow_clients",
+    "today",
 )
 
 
@@ -98,6 +102,7 @@ def main() -> int:
         "serving": bench_serving,
         "questionlog": bench_question_log,
         "slow_clients": bench_slow_clients,
+        "today": bench_today,
     }
     started = time.monotonic()
     try:

@@ -39,6 +39,7 @@ def test_build_writes_a_complete_manifest_and_loads(setup):
         "id": "test/hash-embedder",
         "source": "test",
         "dimension": 64,
+        "precision": "fp32",
         "prompts": {"query": "query: ", "passage": "passage: "},
     }
     assert m["chunker"] == {"target": 48, "maximum": 96}

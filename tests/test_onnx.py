@@ -8,7 +8,6 @@ export step so they only exercise the folder handling.
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from restake_qa.config import Settings, load_settings
 from restake_qa.embedding import OnnxEmbedder, SentenceTransformerEmbedder, load_embedder
 from restake_qa.evaluation import load_questions
 from restake_qa.models import ONNX_MARKER, ResolvedModel, export_onnx, onnx_export, read_onnx_marker
+from restake_qa.models.fidelity import fidelity_texts
 
 from helpers import QUESTIONS, model_cache_environ
 
@@ -45,28 +45,9 @@ def onnx_embedder() -> OnnxEmbedder:
 
 
 def varied_texts() -> list[str]:
-    """Texts covering scripts, widths, emoji, combining marks, whitespace and length."""
-    fixed = [
-        "再質押（restaking）讓以太坊質押者可以重複利用已質押的 ETH，為其他服務提供安全性。",
-        "再质押让以太坊质押者可以重复利用已质押的ETH，为其他服务提供安全性。",
-        "Restaking lets Ethereum stakers reuse their staked ETH to secure other services.",
-        "EigenLayer 是什麼？它和 Lido 的 stETH 有何不同？",
-        "質押 32 ETH 需要多少時間？ How long does it take?",
-        "🚀🔥 再質押 to the moon 🌕✨ 👨‍👩‍👧‍👦 👍🏽",
-        "ＦＵＬＬＷＩＤＴＨ　ｔｅｘｔ：１２３４５！？（全形）",
-        "e\u0301 cafe\u0301 ｅ\u0301 Å",
-        "  leading and trailing spaces  ",
-        "tabs\tand\nnewlines\r\nmixed",
-        "",
-        "?",
-        "<s> literal </s> specials <mask>",
-        "罰沒（slashing）風險：若 AVS 的規則被違反，質押的 ETH 可能被罰沒。",
-        "長" * 700,  # truncated at 512 tokens
-    ]
-    rng = random.Random(8)
-    alphabet = "再質押以太坊的風險收益節點驗證者流動性代幣ABCxyz0123 ，。？！"
-    fixed += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 60))) for _ in range(16)]
-    return fixed
+    """Texts covering scripts, widths, emoji, combining marks, whitespace and length (the same
+    list the int8 variant is verified on)."""
+    return fidelity_texts()
 
 
 def test_token_ids_are_identical(torch_embedder, onnx_embedder):

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from .memo import Memo
 from .text import TextTools, detect_language
 
 DATA = Path(__file__).parent / "data"
@@ -231,8 +232,14 @@ class QuestionAnalyzer:
         self.tools = tools
         self.patterns = patterns or QuestionPatterns(tools)
         self._pos = jieba.posseg.POSTokenizer(tools.tokenizer)
+        # an analysis is a pure function of the text: section titles (analysed for every
+        # answer) and repeated questions are analysed once
+        self._memo: Memo[QuestionAnalysis] = Memo(4096)
 
     def analyze(self, question: str) -> QuestionAnalysis:
+        return self._memo.get(question, lambda: self._analyze(question))
+
+    def _analyze(self, question: str) -> QuestionAnalysis:
         text = normalize_question(question)
         language = detect_language(text, self.tools) if text else "zh-tw"
         # one matching form: Simplified script, lower case (patterns were converted alike)

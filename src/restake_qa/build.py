@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .cache import CACHE_COMMIT_EVERY, embed_with_cache
+from .build_embed import CACHE_COMMIT_EVERY, embed_with_cache
 from .chunking import Chunk, ChunkerSettings, chunk_section, section_sentences
 from .config import Settings
 from .corpus import Section, corpus_hash, load_corpus_report, section_key
-from .embedding import Embedder
+from .embedding import Embedder, precision_of
 from .errors import BuildCancelledError, BuildError, BuildLockedError, IndexLoadError, RestakeQAError
 from .fsutil import LockBusy, file_lock, fsync_dir
 from .index import (
@@ -73,6 +73,7 @@ class BuildReport:
     repaired: int = 0
     seconds: float = 0.0
     previous: str | None = None
+    embedding: dict[str, Any] | None = None  # what embedding took (build_embed.EmbedStats)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -218,6 +219,7 @@ def _build_locked(
     fingerprint = {
         "corpus_sha256": content_hash,
         "model": embedder.model_id,
+        "precision": precision_of(embedder),
         "chunker": asdict(chunker),
         "format": FORMAT_VERSION,
         "package": __version__,  # tokenisation and chunking may change with the code
@@ -240,7 +242,7 @@ def _build_locked(
     sentences = [x for s in sections for x in section_sentences(s)]
     # sections' titles are embedded as questions (they are questions: 「我們為什麼需要再質押？」),
     # to be compared with a reader's question
-    all_vectors, embedded, reused, repaired = embed_with_cache(
+    all_vectors, stats = embed_with_cache(
         [c.embedding_text for c in chunks]
         + [x.text for x in sentences]
         + [s.english_name for s in sections]
@@ -291,6 +293,7 @@ def _build_locked(
                 "id": embedder.model_id,
                 "source": embedder.source,
                 "dimension": embedder.dimension,
+                "precision": precision_of(embedder),
                 "prompts": {"query": "query: ", "passage": "passage: "},
             },
         )
@@ -311,11 +314,12 @@ def _build_locked(
         version=version,
         sections=len(sections),
         chunks=len(chunks),
-        embedded=embedded,
-        reused=reused,
-        repaired=repaired,
+        embedded=stats.embedded,
+        reused=stats.texts - stats.embedded,
+        repaired=stats.repaired,
         seconds=time.monotonic() - started,
         previous=previous,
+        embedding=stats.to_dict(),
         **changes,
     )
 
@@ -333,6 +337,7 @@ def _fingerprint(manifest: dict[str, Any]) -> dict[str, Any]:
     return {
         "corpus_sha256": manifest.get("corpus_sha256"),
         "model": manifest.get("model", {}).get("id"),
+        "precision": manifest.get("model", {}).get("precision", "fp32"),
         "chunker": manifest.get("chunker"),
         "format": manifest.get("format_version"),
         "package": manifest.get("package_version"),

@@ -162,6 +162,11 @@ class Settings:
     )
     access_log: bool = _setting(True, "Log one JSON line per request (method, path, status, ms, client) to stderr.")
     log_questions: bool = _setting(False, "Put the question text into the access log lines of /api/answer.")
+    # speed: the model's precision (issue 17; see README, "Performance")
+    model_precision: str = _setting(
+        "fp32",
+        "Precision the model runs at: fp32, or int8 (onnxruntime's dynamic quantisation of the ONNX export, made once in the model cache and verified against fp32; ~1.5× less CPU per text). An index records it; a mismatch is refused.",
+    )
     # derived from the environment by load_settings, not a setting of its own
     default_model_cache: str = field(default="", metadata={"derived": True}, repr=False)
 

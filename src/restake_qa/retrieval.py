@@ -42,7 +42,7 @@ from .chunking import Chunk, Sentence
 from .config import Settings
 from .corpus import Section
 from .coverage import Coverage
-from .embedding import Embedder
+from .embedding import Embedder, precision_of
 from .errors import ConfigError, IndexLoadError
 from .index import Index
 from .query import QueryTerms
@@ -154,6 +154,12 @@ class Retriever:
                 f"index {index.version} was built with model {index.model_id!r}, but the loaded "
                 f"model is {embedder.model_id!r}; rebuild with `restake-qa build --force`"
             )
+        if index.precision != precision_of(embedder):
+            raise IndexLoadError(
+                f"index {index.version} was built with the model at {index.precision} precision, but the "
+                f"model runs at {precision_of(embedder)}; set RESTAKE_QA_MODEL_PRECISION={index.precision} "
+                "or rebuild with `restake-qa build --force`"
+            )
         if index.dimension != embedder.dimension:
             raise IndexLoadError(f"index dimension {index.dimension} differs from the model's {embedder.dimension}")
         self.index = index
@@ -180,6 +186,7 @@ class Retriever:
         self._n = len(index.chunks)
         self._lexical = index.lexical
         self._section_row = {s.key: i for i, s in enumerate(index.sections)}
+        self._chunk_vocab = [tuple(dict.fromkeys(tokens)) for tokens in index.chunk_tokens]  # in order, once
         self._chunk_rows: dict[str, list[int]] = {}
         for i, chunk in enumerate(index.chunks):
             self._chunk_rows.setdefault(chunk.section_key, []).append(i)
@@ -336,7 +343,7 @@ class Retriever:
             for i in self._chunk_rows[key]:
                 d = relative(cosine[i], best_chunk_cos, self.spread)
                 lex = min(float(raw[i]) / scale, 1.0)
-                matched = tuple(tok for tok in dict.fromkeys(self.index.chunk_tokens[i]) if tok in query_set)
+                matched = tuple(tok for tok in self._chunk_vocab[i] if tok in query_set)
                 fused = w["dense"] * d + w["lexical"] * lex
                 chunk_hits.append(ChunkHit(self.index.chunks[i], Scores(d, lex, fused, cosine[i]), matched))
             chunk_hits.sort(key=lambda h: -h.scores.fused)

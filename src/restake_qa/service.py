@@ -26,7 +26,7 @@ from .config import Settings
 from .embedding import Embedder
 from .errors import BuildCancelledError, IndexLoadError, RestakeQAError
 from .fsutil import files_digest
-from .index import Index, current_version, load_index
+from .index import Index, current_version, load_index, search_with_one_thread
 from .memory import release_freed_memory
 from .retrieval import Retriever
 from .text import TextTools, load_text_tools, tool_files
@@ -65,6 +65,7 @@ class Engine:
 
             embedder = load_embedder(settings, progress=progress)
         self.embedder = embedder
+        search_with_one_thread()
         self._snapshot: Snapshot | None = None
         self.error: str | None = None
         self._reload_lock = threading.Lock()

@@ -18,6 +18,7 @@ import jieba
 import opencc
 
 from .errors import CorpusError
+from .memo import Memo
 
 jieba.setLogLevel(logging.WARNING)
 
@@ -135,6 +136,16 @@ def stem(word: str) -> str:
     return word[:-1] if word.endswith("e") and len(word) >= 5 else word
 
 
+def _english_needle(phrase: str) -> str:
+    """Text every match of :func:`_english_pattern` contains: the first word of a phrase, or a
+    single word without the ending the pattern may change. A quick ``in`` test rules most
+    patterns out before the regular expression runs."""
+    words = phrase.lower().split()
+    if len(words) > 1:
+        return words[0]
+    return words[0][:-1] if words[0].endswith("e") else words[0]
+
+
 def _english_pattern(phrase: str) -> re.Pattern[str]:
     """Whole-word match of ``phrase`` whose last word may take a regular ending."""
     words = phrase.lower().split()
@@ -156,6 +167,12 @@ class TextTools:
         self._t2s = opencc.OpenCC("tw2sp")
         self._s2t = opencc.OpenCC("s2twp")
         self._lock = threading.Lock()  # OpenCC converters are not documented as thread-safe
+        # pure functions of a text, called for the same texts by every question (titles, units,
+        # the page's words): computed once each (see memo.py)
+        self._simplified: Memo[str] = Memo()
+        self._traditional: Memo[str] = Memo()
+        self._lexical: Memo[tuple[str, ...]] = Memo()
+        self._expansions: Memo[tuple[tuple[str, str], ...]] = Memo(4096)
         self.tokenizer = jieba.Tokenizer()
         self.tokenizer.initialize()
         for term in self.glossary:
@@ -174,22 +191,24 @@ class TextTools:
             ]
         for word, others in self.synonyms.items():
             pairs += [(other, word) for other in sorted(others, key=lambda o: (-len(o), o))]
-        self._english: list[tuple[re.Pattern[str], str]] = []
+        self._english: list[tuple[str, re.Pattern[str], str]] = []
         self._chinese: list[tuple[str, str]] = []
         for other, word in pairs:
             if _CJK.search(other):
                 self._chinese.append((self.normalize(other), word))
             else:
-                self._english.append((_english_pattern(other), word))
+                self._english.append((_english_needle(other), _english_pattern(other), word))
 
     # scripts -----------------------------------------------------------------------------
     def to_simplified(self, text: str) -> str:
-        with self._lock:
-            return self._t2s.convert(text)
+        return self._simplified.get(text, lambda: self._convert(self._t2s, text))
 
     def to_traditional(self, text: str) -> str:
+        return self._traditional.get(text, lambda: self._convert(self._s2t, text))
+
+    def _convert(self, converter: opencc.OpenCC, text: str) -> str:
         with self._lock:
-            return self._s2t.convert(text)
+            return str(converter.convert(text))
 
     def normalize(self, text: str) -> str:
         """The form lexical matching works on: Simplified script, lower case."""
@@ -236,6 +255,9 @@ class TextTools:
         """Tokens for BM25: normalised jieba words in search mode (a long word also yields the
         known words inside it: 哪些项目 → 哪些, 项目, 哪些项目) minus stop words and punctuation,
         Latin words lightly stemmed, plus character bigrams of Chinese words jieba does not know."""
+        return list(self._lexical.get(text, lambda: tuple(self._lexical_tokens(text))))
+
+    def _lexical_tokens(self, text: str) -> list[str]:
         norm = self.normalize(text)
         out = []
         for word in self.tokenizer.cut_for_search(norm, HMM=True):
@@ -253,11 +275,14 @@ class TextTools:
     def expansions(self, question: str) -> list[tuple[str, str]]:
         """``(what the question says, the page's word for it)`` pairs: English names and
         aliases of glossary terms, and the synonyms file."""
+        return list(self._expansions.get(question, lambda: tuple(self._expansions_of(question))))
+
+    def _expansions_of(self, question: str) -> list[tuple[str, str]]:
         lowered = question.lower()
         norm = self.normalize(question)
         found: dict[str, str] = {}
-        for pattern, word in self._english:
-            if word not in found and (m := pattern.search(lowered)):
+        for needle, pattern, word in self._english:
+            if word not in found and needle in lowered and (m := pattern.search(lowered)):
                 found[word] = m.group(0)
         for other, word in self._chinese:
             if word not in found and other in norm and self.normalize(word) not in norm:

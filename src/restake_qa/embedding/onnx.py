@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..models import OnnxEncoder, read_onnx_marker
-from .base import CachingEmbedder, Progress, embed_sorted
+from .base import CachingEmbedder, Progress, embed_sorted, plan_batches
 
 
 class OnnxEmbedder(CachingEmbedder):
@@ -51,6 +51,7 @@ class OnnxEmbedder(CachingEmbedder):
             query_cache_size=query_cache_size,
         )
         self.backend = "onnx"
+        self.precision = str(meta.get("precision", "fp32"))
         prompts = meta.get("prompts") or {}
         self._query_prefix = prompts.get("query", "")
         self._passage_prefix = prompts.get("passage", prompts.get("document", ""))
@@ -77,3 +78,23 @@ class OnnxEmbedder(CachingEmbedder):
         return embed_sorted(
             texts, lengths, self.batch_size, self.max_batch_tokens, self.encoder.encode, self.dimension, progress
         )
+
+    def embed_batches(
+        self, texts: Sequence[str], queries: Sequence[bool], stats: dict[str, Any] | None = None
+    ) -> Iterator[tuple[list[int], np.ndarray]]:
+        """A build's texts, tokenised once, sorted by token length across the whole build and
+        cut into batches of at most ``batch_size`` rows and ``max_batch_tokens`` rows × length
+        (so a batch of long texts is never a remainder of a few rows)."""
+        prompted = [(self._query_prefix if q else self._passage_prefix) + t for t, q in zip(texts, queries)]
+        rows = self.encoder.token_ids(prompted) if prompted else []
+        lengths = [len(r) for r in rows]
+        batches = plan_batches(lengths, max(self.batch_size, 1), self.max_batch_tokens)
+        if stats is not None:
+            stats.update(
+                texts=len(rows),
+                tokens=sum(lengths),
+                padded_tokens=sum(len(b) * max(lengths[i] for i in b) for b in batches),
+                batches=len(batches),
+            )
+        for batch in batches:
+            yield batch, self.encoder.encode_ids([rows[i] for i in batch])

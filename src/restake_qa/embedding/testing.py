@@ -17,6 +17,7 @@ class HashEmbedder:
         self.dimension = dimension
         self.model_id = model_id
         self.source = "test"
+        self.precision = "fp32"
         self.calls = 0
         self.passages_embedded = 0
 

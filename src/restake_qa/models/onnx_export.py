@@ -319,9 +319,13 @@ class OnnxEncoder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         if len(texts) == 1:
-            rows = [self._tokenizer.encode(texts[0]).ids]
-        else:
-            rows = self.token_ids(texts)
+            return self.encode_ids([self._tokenizer.encode(texts[0]).ids])
+        return self.encode_ids(self.token_ids(texts))
+
+    def encode_ids(self, rows: Sequence[Sequence[int]]) -> np.ndarray:
+        """Embeddings of already-tokenised texts (:meth:`token_ids`), in one padded batch."""
+        if not rows:
+            return np.zeros((0, self.dimension), dtype=np.float32)
         width = max(len(r) for r in rows)
         ids = np.full((len(rows), width), self._pad_id, dtype=np.int64)
         mask = np.zeros((len(rows), width), dtype=np.int64)
