@@ -8,10 +8,12 @@ import json
 import threading
 
 from restake_qa.analysis import QuestionAnalyzer
+from restake_qa.build import build_index
+from restake_qa.index import load_index
 from restake_qa.memo import MAX_KEY_CHARS, Memo
 from restake_qa.text import _english_needle, _english_pattern, load_text_tools
 
-from helpers import CORPUS, ROOT
+from helpers import CORPUS, ROOT, make_settings
 
 
 def _questions() -> list[str]:
@@ -104,3 +106,19 @@ def test_an_analysis_is_computed_once_per_text_and_equals_a_fresh_one():
     for question in _questions()[:120]:
         analyzer.analyze(question)
     assert analyzer._memo.misses == misses and analyzer._memo.hits >= 120
+
+
+def test_a_build_leaves_the_question_memos_as_they_were(tmp_path, hash_embedder):
+    """A build's texts are met once: they must not fill the memos a serving process's questions use
+    (a reindex of a page of new texts would otherwise grow the process by the memos' capacity)."""
+    tools = load_text_tools(CORPUS)
+    tools.lexical_tokens("再質押有什麼風險？")
+    before = (len(tools._simplified), len(tools._lexical))
+    settings = make_settings(tmp_path)
+    report = build_index(CORPUS, settings.data_path, hash_embedder, settings, tools=tools)
+    assert report.chunks > 50  # the build tokenised and converted every chunk with these tools
+    assert (len(tools._simplified), len(tools._lexical)) == before
+    # the unremembered view gives the same tokens as the remembering tools
+    view = tools.unremembered()
+    text = load_index(settings.data_path).chunks[5].display_text
+    assert view.lexical_tokens(text) == tools.lexical_tokens(text) and len(view._lexical) == 0

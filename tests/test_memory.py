@@ -5,7 +5,7 @@ back to the system rather than kept at the build's peak.
 
 Measured over 30 cycles (2 cores, glibc): the resting level climbs for the first ten or so
 reindexes (390 → ~440 MB: the allocators' arenas settle around the new index's long-lived objects
-and the cached thread stacks) and then stays between 437 and 448 MB up to the thirtieth; the build's
+and the cached thread stacks) and then stays between 436 and 451 MB up to the thirtieth; the build's
 peak was 460–1880 MB depending on how many malloc arenas the reindex threads touched. So
 "levels off" is checked on the cycles after that settling, not on the first ones."""
 

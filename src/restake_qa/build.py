@@ -233,7 +233,7 @@ def _build_locked(
             previous=live.get("previous"),
         )
     say(f"parsed {len(sections)} sections from {corpus_dir}")
-    tools = tools or load_text_tools(corpus_dir)
+    tools = (tools or load_text_tools(corpus_dir)).unremembered()  # a build's texts are met once
     chunks: list[Chunk] = []
     for section in sections:  # section by section, so that a cancel is noticed soon
         _check(should_stop)

@@ -19,7 +19,7 @@ MAX_KEY_CHARS = 512
 
 class Memo(Generic[V]):
     """Results of one pure function by key, the ``size`` most recently used (LRU); a text key
-    longer than :data:`MAX_KEY_CHARS` is computed every time."""
+    longer than :data:`MAX_KEY_CHARS`, or any key when ``size`` is 0, is computed every time."""
 
     def __init__(self, size: int = 16384) -> None:
         self.size = size
@@ -31,7 +31,7 @@ class Memo(Generic[V]):
     def get(self, key: Hashable, compute: Callable[[], V]) -> V:
         """The value for ``key``, computed by ``compute()`` the first time (outside the lock:
         two threads may compute the same value once each, never a wrong one)."""
-        if isinstance(key, str) and len(key) > MAX_KEY_CHARS:
+        if not self.size or (isinstance(key, str) and len(key) > MAX_KEY_CHARS):
             return compute()
         with self._lock:
             if key in self._values:

@@ -7,6 +7,7 @@ it rather than living in module globals.
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 import threading
@@ -198,6 +199,15 @@ class TextTools:
                 self._chinese.append((self.normalize(other), word))
             else:
                 self._english.append((_english_needle(other), _english_pattern(other), word))
+
+    def unremembered(self) -> TextTools:
+        """The same tools (dictionary, converters, glossary shared) remembering nothing: for a
+        build, whose texts are each met once, so that they do not fill the memos the questions
+        use (a reindex of a page of new texts would otherwise grow a serving process by the
+        memos' whole capacity)."""
+        view = copy.copy(self)
+        view._simplified, view._traditional, view._lexical, view._expansions = Memo(0), Memo(0), Memo(0), Memo(0)
+        return view
 
     # scripts -----------------------------------------------------------------------------
     def to_simplified(self, text: str) -> str:
