@@ -341,3 +341,36 @@ def test_an_english_asker_reads_the_english_page_cited_with_its_english_link(pag
     _, body, reply = send(page, "Is there a video explaining restaking?")
     video = reply.locator("a.item-link").first
     expect()(video).to_have_attribute("href", re.compile(r"^https://www\.youtube\.com/watch\?v="))
+
+
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def axe_violations(page) -> list[dict]:
+    """axe-core's violations on the page as it is now (injected; the context bypasses the CSP)."""
+    page.add_script_tag(path=str(AXE))
+    violations = page.evaluate("async () => (await axe.run(document)).violations")
+    return [{"id": v["id"], "help": v["help"], "nodes": [n["target"] for n in v["nodes"]][:5]} for v in violations]
+
+
+@browser_test
+@pytest.mark.parametrize("options", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_the_chat_page_has_no_accessibility_violations(browser, live_server, options):
+    """axe-core finds nothing on the chat page: empty, after a list answer, a comparison table,
+    a refusal with its suggested sections and an open citation, and in English."""
+    if not AXE.exists():
+        pytest.skip(f"{AXE} is absent: run `make browser` (npm install axe-core) for the accessibility checks")
+    with open_page(browser, bypass_csp=True, **options) as page:
+        page.goto(live_server.url)
+        expect()(page.locator("#welcome")).to_be_visible()
+        assert axe_violations(page) == []
+        _, body, reply = send(page, "有哪些再質押平台可以選？")
+        assert reply.locator("ul, ol").count() >= 1  # a list answer is a list
+        _, body, reply = send(page, "原生再質押跟流動性再質押差在哪？")
+        _, body, reply = send(page, "今天 ETH 價格多少？")
+        assert body["refused"] and reply.locator("a").count() >= 1  # suggested sections
+        bots(page).first.locator("button.cite").first.click()  # an open citation popover
+        assert axe_violations(page) == []
+        page.select_option("#ui-language", "en")
+        _, body, reply = send(page, "What are the risks of restaking?")
+        assert body["language"] == "en" and axe_violations(page) == []
