@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "corpus"
 SHARED = ROOT.parent / "shared"
 QUESTIONS = ROOT / "tests" / "data" / "questions.jsonl"
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"  # `make browser` installs it
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's (`make browser`), driven by playwright
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -46,6 +47,17 @@ def notes_page(n: int, report: str = "，每月回報 {monthly} 次") -> str:
         tail = report.format(monthly=i % 9 + 1)
         lines.append(f"第 {i} 則筆記：營運者編號 {i * 7} 為 AVS 編號 {i * 13} 運行驗證軟體{tail}。")
     return "\n".join(lines) + "\n"
+
+
+def axe_violations(page, selector: str | None = None) -> list[dict]:
+    """axe-core's violations on the page as it is now, or inside ``selector`` (injected: open the
+    page with ``bypass_csp=True``); skips, saying why, without axe-core."""
+    if not AXE.exists():
+        pytest.skip(f"{AXE} is absent: run `make browser` (npm install axe-core) for the accessibility checks")
+    page.add_script_tag(path=str(AXE))
+    script = "async (sel) => (await axe.run(sel ? document.querySelector(sel) : document)).violations"
+    violations = page.evaluate(script, selector)
+    return [{"id": v["id"], "help": v["help"], "nodes": [n["target"] for n in v["nodes"]][:5]} for v in violations]
 
 
 def make_settings(tmp: Path, **overrides: Any) -> Settings:

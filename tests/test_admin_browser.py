@@ -19,11 +19,10 @@ from restake_qa import create_app
 from restake_qa.build import build_index
 from restake_qa.service import Engine
 
-from helpers import CORPUS, ROOT, LiveServer, make_settings
+from helpers import CORPUS, ROOT, LiveServer, axe_violations, make_settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 ARTIFACTS = ROOT / "test-artifacts"
 TOKEN = "console-token-42"
 PAGE = "restaking.zh-tw.md"
@@ -104,13 +103,6 @@ def snippets(body: dict) -> list[str]:
     return [c["snippet"] for c in body["citations"]]
 
 
-def run_axe(page, selector: str | None = None) -> list[dict]:
-    page.add_script_tag(path=str(AXE))
-    script = "async (sel) => (await axe.run(sel ? document.querySelector(sel) : document)).violations"
-    violations = page.evaluate(script, selector)
-    return [{"id": v["id"], "help": v["help"], "nodes": [n["target"] for n in v["nodes"]][:5]} for v in violations]
-
-
 def screenshot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
@@ -118,11 +110,9 @@ def screenshot(page, name: str) -> None:
 
 # ---------------------------------------------------------------------------------------------
 def test_the_console_and_the_feedback_buttons_have_no_accessibility_violations(browser, site):
-    if not AXE.exists():
-        pytest.skip(f"{AXE} is absent: run `make browser` (npm install axe-core) for the accessibility checks")
     with open_page(browser, bypass_csp=True) as page:
         page.goto(f"{site.url}/admin")
-        assert run_axe(page) == []
+        assert axe_violations(page) == []
         sign_in(page, site)
         expect()(page.locator("#live-version")).to_have_text(site.version())
         expect()(page.locator("#page-sections details").first).to_be_visible()
@@ -133,11 +123,11 @@ def test_the_console_and_the_feedback_buttons_have_no_accessibility_violations(b
         page.click("#preview-button")
         expect()(page.locator("#preview")).to_be_visible()
         screenshot(page, "console")
-        assert run_axe(page) == []
+        assert axe_violations(page) == []
     with open_page(browser, bypass_csp=True) as page:
         _, reply = ask_in_chat(page, site, QUESTION)
         expect()(reply.locator("button.feedback")).to_have_count(2)
-        assert run_axe(page, "#thread > li.msg.bot:last-child .actions") == []
+        assert axe_violations(page, "#thread > li.msg.bot:last-child .actions") == []
 
 
 def changed_page() -> str:

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from helpers import ROOT, LiveServer
+from helpers import ROOT, LiveServer, axe_violations
 
 pytestmark = pytest.mark.slow
 browser_test = pytest.mark.browser
@@ -343,23 +343,11 @@ def test_an_english_asker_reads_the_english_page_cited_with_its_english_link(pag
     expect()(video).to_have_attribute("href", re.compile(r"^https://www\.youtube\.com/watch\?v="))
 
 
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-
-
-def axe_violations(page) -> list[dict]:
-    """axe-core's violations on the page as it is now (injected; the context bypasses the CSP)."""
-    page.add_script_tag(path=str(AXE))
-    violations = page.evaluate("async () => (await axe.run(document)).violations")
-    return [{"id": v["id"], "help": v["help"], "nodes": [n["target"] for n in v["nodes"]][:5]} for v in violations]
-
-
 @browser_test
 @pytest.mark.parametrize("options", [DESKTOP, PHONE], ids=["desktop", "phone"])
 def test_the_chat_page_has_no_accessibility_violations(browser, live_server, options):
     """axe-core finds nothing on the chat page: empty, after a list answer, a comparison table,
     a refusal with its suggested sections and an open citation, and in English."""
-    if not AXE.exists():
-        pytest.skip(f"{AXE} is absent: run `make browser` (npm install axe-core) for the accessibility checks")
     with open_page(browser, bypass_csp=True, **options) as page:
         page.goto(live_server.url)
         expect()(page.locator("#welcome")).to_be_visible()
