@@ -81,19 +81,19 @@ def embed_with_cache(
             say(f"the embedding cache was damaged; it was moved to {cache.reset} and a new one started")
         if todo:
             say(f"embedding {len(todo)} new or changed texts ({len(keys) - len(todo)} from cache or repeated)")
-            committer = _Committer(cache, space, embedder.dimension, len(todo), say, should_stop)
+            committer = _Committer(cache, space, embedder.dimension, len(todo), say, found, should_stop)
             stream = getattr(embedder, "embed_batches", None)
             if stream is not None:
                 counts: dict[str, Any] = {}
-                committer.check(found)
+                committer.check()
                 for positions, vectors in stream([text_of[k] for k in todo], [k in is_query for k in todo], counts):
-                    committer.add([todo[i] for i in positions], vectors, found)
-                    committer.check(found)  # before the generator makes the next batch
-                committer.flush(found)
+                    committer.add([todo[i] for i in positions], vectors)
+                    committer.check()  # before the generator makes the next batch
+                committer.flush()
                 for name in ("tokens", "padded_tokens", "batches"):
                     setattr(stats, name, int(counts.get(name, 0)))
             else:
-                _embed_in_parts(todo, is_query, text_of, embedder, committer, found)
+                _embed_in_parts(todo, is_query, text_of, embedder, committer)
         else:
             say(f"all {len(keys)} embeddings come from the cache")
         stats.embedded, stats.repaired = len(todo), cache.repaired
@@ -113,13 +113,12 @@ def _embed_in_parts(
     text_of: dict[str, str],
     embedder: Embedder,
     committer: _Committer,
-    found: dict[str, np.ndarray],
 ) -> None:
     """For an embedder without :meth:`embed_batches`: CACHE_COMMIT_EVERY texts per step, the
     shorter first, each step committed."""
     todo = sorted(todo, key=lambda k: (k in is_query, len(text_of[k])))
     for start in range(0, len(todo), CACHE_COMMIT_EVERY):
-        committer.check(found)
+        committer.check()
         part = todo[start : start + CACHE_COMMIT_EVERY]
         passages = [k for k in part if k not in is_query]
         asked = [k for k in part if k in is_query]
@@ -128,13 +127,13 @@ def _embed_in_parts(
             fresh[: len(passages)] = embedder.embed_passages([text_of[k] for k in passages])
         if asked:
             fresh[len(passages) :] = embedder.embed_queries([text_of[k] for k in asked])
-        committer.add(passages + asked, fresh, found)
-        committer.flush(found)
+        committer.add(passages + asked, fresh)
+        committer.flush()
 
 
 class _Committer:
-    """Checks new vectors, commits them to the cache in steps, reports committed counts, and
-    runs the build's cancel check."""
+    """Checks new vectors, commits them to the cache in steps (and into ``found``, the build's
+    vectors by key), reports committed counts, and runs the build's cancel check."""
 
     def __init__(
         self,
@@ -143,16 +142,18 @@ class _Committer:
         dimension: int,
         total: int,
         say: Progress,
+        found: dict[str, np.ndarray],
         should_stop: CancelCheck | None = None,
     ) -> None:
         self.cache, self.space, self.dimension, self.total, self.say = cache, space, dimension, total, say
+        self.found = found
         self.should_stop = should_stop
         self.pending: list[tuple[str, np.ndarray]] = []
         self.done = 0
         self.shown = 0
         self.step = max(1, total // 20)
 
-    def add(self, keys: list[str], vectors: np.ndarray, found: dict[str, np.ndarray]) -> None:
+    def add(self, keys: list[str], vectors: np.ndarray) -> None:
         if vectors.shape != (len(keys), self.dimension) or not np.isfinite(vectors).all():
             raise IndexLoadError(
                 f"the model returned {vectors.shape} embeddings for {len(keys)} texts of "
@@ -160,9 +161,9 @@ class _Committer:
             )
         self.pending.extend(zip(keys, vectors))
         if len(self.pending) >= CACHE_COMMIT_EVERY:
-            self.flush(found)
+            self.flush()
 
-    def check(self, found: dict[str, np.ndarray]) -> None:
+    def check(self) -> None:
         """Run the cancel check; if it raises, what is pending is committed first (a cancelled
         build has not wasted what it embedded)."""
         if self.should_stop is None:
@@ -170,14 +171,14 @@ class _Committer:
         try:
             self.should_stop()
         except BaseException:
-            self.flush(found)
+            self.flush()
             raise
 
-    def flush(self, found: dict[str, np.ndarray]) -> None:
+    def flush(self) -> None:
         if not self.pending:
             return
         self.cache.put_many(self.space, self.pending)
-        found.update(self.pending)
+        self.found.update(self.pending)
         self.done += len(self.pending)
         self.pending = []
         if self.done == self.total or self.done - self.shown >= self.step:

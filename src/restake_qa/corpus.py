@@ -25,7 +25,7 @@ import yaml
 from .components import Components, component_files, load_components
 from .errors import CorpusError
 from .fsutil import files_digest
-from .mdx_text import Attachment, Heading, Line, LinkRef, Style, page_events
+from .mdx_text import Attachment, Heading, Line, Style, page_events
 from .sections import Block, Link, Section, section_key
 from .text import tool_files
 
@@ -285,8 +285,8 @@ def parse_page_report(
                 current.blocks.append(event.title)
                 current.kinds.append(Block("heading"))
                 current.last_line = max(current.last_line, line)
-        elif isinstance(event, LinkRef):
-            current.links.append(Link(event.text, event.url))
+        elif isinstance(event, Link):
+            current.links.append(event)
         elif isinstance(event, Attachment):
             current.attachments.append((event.kind, event.value))
         else:

@@ -29,6 +29,7 @@ from markdown_it.token import Token
 
 from .components import SUBSTITUTED, Components
 from .mdx import Tag, parse_mdx
+from .sections import Link
 from .text import LINE_ENDS
 
 CONTAINERS = frozenset(
@@ -71,18 +72,12 @@ class Line:
 
 
 @dataclass(frozen=True)
-class LinkRef:
-    text: str
-    url: str
-
-
-@dataclass(frozen=True)
 class Attachment:
     kind: str
     value: str
 
 
-Event = Heading | Line | LinkRef | Attachment
+Event = Heading | Line | Link | Attachment
 
 
 @dataclass(frozen=True)
@@ -316,7 +311,7 @@ class _Walker:
             self.warn(line, "mdx_syntax", f"expression {{{inner[:40]}}} is code, not page text: not indexed")
 
     def _open_link(self, closer: str, url: str) -> None:
-        index = self.record(LinkRef("", url))
+        index = self.record(Link("", url))
         if index >= 0:
             self.captures.append((closer, index, []))
 
@@ -329,8 +324,8 @@ class _Walker:
 
     def _close_link(self, index: int, parts: list[str]) -> None:
         event = self.events[index]
-        assert isinstance(event, LinkRef)
-        self.events[index] = LinkRef(" ".join("".join(parts).split()), event.url)
+        assert isinstance(event, Link)
+        self.events[index] = Link(" ".join("".join(parts).split()), event.url)
 
     def _tag(self, tag: Tag, line: int, inline: bool = False) -> None:
         if self.skip:
@@ -365,7 +360,7 @@ class _Walker:
             if url and not tag.self_closing:
                 self._open_link(name, url)
             elif url:
-                self.record(LinkRef("", url))
+                self.record(Link("", url))
         else:
             shown = tag.written() if tag.self_closing else f"<{name}>…</{name}>"
             what = "it is" if tag.self_closing else "it and what it wraps are"
@@ -430,7 +425,7 @@ class _Walker:
                 self.emit(text, line, "item", label=name if len(name) <= 40 else "", links=own)
         if not found.lines:
             for text, url in links:
-                self.record(LinkRef(text, url))
+                self.record(Link(text, url))
 
 
 def _attrs(tag: Tag) -> str:
