@@ -26,12 +26,11 @@ from functools import lru_cache
 from pathlib import Path
 
 from .memo import Memo
-from .text import TextTools, detect_language
+from .text import CJK, TextTools, detect_language
 
 DATA = Path(__file__).parent / "data"
 INTENTS = ("definition", "list", "yes_no", "comparison", "how_to", "reason", "quantity", "who")
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN_WORD = re.compile(r"(?<![a-z0-9])[a-z][a-z0-9]*(?:[.'’+-][a-z0-9]+)*", re.IGNORECASE)
 _CLAUSE = re.compile(r"[，,。；;！!？?\n…]+|(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])|\s+-\s+")
 _QUESTION_END = re.compile(r"[?？]|[嗎吗呢嘛吧]\s*$")
@@ -207,7 +206,7 @@ class QuestionPatterns:
         }
         noise = refusals["not_a_question"]
         self.noise = {
-            kind: [self._compile(p, "zh-tw" if _CJK.search(p) else "en") for p in noise[kind]]
+            kind: [self._compile(p, "zh-tw" if CJK.search(p) else "en") for p in noise[kind]]
             for kind in ("markup", "template", "injection")
         }
 
@@ -294,7 +293,7 @@ class QuestionAnalyzer:
             if any(r.search(norm) or r.search(text.lower()) for r in rules):
                 return kind
         letters = [w for w in _LATIN_WORD.findall(norm) if len(w) > 1]
-        if not _CJK.search(norm) and not any(zipf(w, "en") >= 3.0 or self._glossary_word(w) for w in letters):
+        if not CJK.search(norm) and not any(zipf(w, "en") >= 3.0 or self._glossary_word(w) for w in letters):
             return "gibberish"
         return ""
 
@@ -313,7 +312,7 @@ class QuestionAnalyzer:
             for word, start, tag in self._words(clause):
                 if any(a <= start < b for a, b in spans):
                     continue  # question scaffolding: 是什麼, 多少, how much…
-                latin = not _CJK.search(word)
+                latin = not CJK.search(word)
                 if latin and not _LATIN_WORD.fullmatch(word):
                     continue
                 z = zipf(word, "en" if latin else "zh")
@@ -356,7 +355,7 @@ class QuestionAnalyzer:
             at = start if at < 0 else at
             start = at + len(word)
             word = word.strip()
-            if not word or not (_CJK.search(word) or word[0].isalnum()) or at in latin:
+            if not word or not (CJK.search(word) or word[0].isalnum()) or at in latin:
                 continue
             if re.fullmatch(r"[\d.%]+", word):
                 continue

@@ -14,10 +14,9 @@ from collections.abc import Iterable
 
 from .analysis import FocusTerm
 from .corpus import Section
-from .text import TextTools, anchor_words, stem
+from .text import CJK, TextTools, anchor_words, stem
 
 _LATIN_WORD = re.compile(r"[a-z][a-z0-9]*(?:[.'’+-][a-z0-9]+)*")
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _SPACES = re.compile(r"\s+")
 
 
@@ -75,7 +74,7 @@ class Coverage:
         self._cjk_near: set[str] = set()  # 3-grams of the page text with the middle character masked
         for i in range(len(self._text) - 2):
             gram = self._text[i : i + 3]
-            if all(_CJK.fullmatch(c) for c in gram):
+            if all(CJK.fullmatch(c) for c in gram):
                 self._cjk_near.add(gram[0] + "?" + gram[2])
 
     def covered(self, term: FocusTerm) -> bool:
@@ -94,7 +93,7 @@ class Coverage:
             return True
         if len(norm) >= 3 and self._parts_covered(norm):
             return True  # a compound of page words: 网络安全 = 网络 + 安全
-        if len(norm) == 3 and all(_CJK.fullmatch(c) for c in norm):
+        if len(norm) == 3 and all(CJK.fullmatch(c) for c in norm):
             return norm[0] + "?" + norm[2] in self._cjk_near  # one typo in the middle: 中新化 → 中心化
         return False
 

@@ -35,7 +35,7 @@ LINE_ENDS = STOPS + "；.…"
 #: by a space and what starts a sentence (not 2.5, ether.fi or "e.g. the").
 SENTENCE_END = re.compile(f'[{re.escape(STOPS)}]+[{re.escape(CLOSERS)}]*|(?<=[A-Za-z0-9)"\'”’])[.](?=\\s+[A-Z"“‘(])')
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN = re.compile(r"[a-z0-9]")
 _PROTECTED = re.compile(r"https?://\S+|[A-Za-z0-9][A-Za-z0-9'’._%+-]*[A-Za-z0-9%]|[A-Za-z0-9]")
 
@@ -179,7 +179,7 @@ class TextTools:
         for term in self.glossary:
             for word in {term.term, *term.aliases}:
                 norm = self.normalize(word)
-                if _CJK.search(norm):
+                if CJK.search(norm):
                     self.tokenizer.add_word(norm, freq=200000)
         # Other ways of saying a page word → the page word (normalised): glossary aliases and
         # English names, and the synonyms file. English phrases match as whole words; Chinese
@@ -195,7 +195,7 @@ class TextTools:
         self._english: list[tuple[str, re.Pattern[str], str]] = []
         self._chinese: list[tuple[str, str]] = []
         for other, word in pairs:
-            if _CJK.search(other):
+            if CJK.search(other):
                 self._chinese.append((self.normalize(other), word))
             else:
                 self._english.append((_english_needle(other), _english_pattern(other), word))
@@ -274,7 +274,7 @@ class TextTools:
             word = word.strip()
             if not word or word in STOPWORDS:
                 continue
-            if _CJK.search(word):
+            if CJK.search(word):
                 out.append(word)
                 if len(word) > 2 and word not in self.tokenizer.FREQ:
                     out.extend(word[i : i + 2] for i in range(len(word) - 1))
@@ -322,14 +322,14 @@ class TextTools:
         hits = []
         for term in self.glossary:
             names = [term.term, *term.aliases]
-            if any(self.normalize(n) in norm for n in names if _CJK.search(n) or len(n) > 2):
+            if any(self.normalize(n) in norm for n in names if CJK.search(n) or len(n) > 2):
                 hits.append(term)
         return hits
 
 
 def detect_language(text: str, tools: TextTools) -> str:
     """'zh-tw', 'zh-cn' or 'en' for a question, by script."""
-    cjk = _CJK.findall(text)
+    cjk = CJK.findall(text)
     if not cjk:
         return "en"
     han = "".join(cjk)

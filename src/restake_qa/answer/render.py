@@ -4,13 +4,9 @@ Nothing here writes a claim: templates only frame quotations or say what the pag
 
 from __future__ import annotations
 
-import re
-
 from ..alignment import READABLE
-from ..text import SENTENCE_END
+from ..text import CJK, SENTENCE_END
 from ..units import Unit
-
-_CJK = re.compile(r"[\u3400-\u9fff]")
 
 ENGLISH_NOTE = "The English page lacks this part; this answer quotes the Traditional-Chinese page."
 #: Said when an answer quotes a version of the page in another language than the asker's: an
@@ -111,7 +107,7 @@ def display(unit: Unit, *, compact: bool = False) -> str:
             description = first_sentence(description)
         if not description:
             return unit.label
-        separator = "：" if _CJK.search(unit.label + description) else ": "
+        separator = "：" if CJK.search(unit.label + description) else ": "
         return f"{unit.label}{separator}{description}"
     return unit.text.strip()
 
