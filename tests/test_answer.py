@@ -130,3 +130,21 @@ def test_an_off_topic_follow_up_is_not_dragged_into_the_topic(retriever, tools):
     assert compose(retriever, "今天天氣如何？", history=history).refused
     # a follow-up that names its own term keeps it
     assert resolve_question("那 EigenLayer 呢？", history, tools) == "那 EigenLayer 呢？"
+
+
+def test_table_rows_read_with_their_language_separators(retriever):
+    """A row of three or more cells reads "…; …" on the English page (its risks table has a
+    level column), never with the Chinese pages' full-width 「；」."""
+    from restake_qa.answer.render import display
+    from restake_qa.units import section_units
+
+    rows = [
+        display(unit)
+        for section in retriever.index.sections
+        if section.lang == "en"
+        for unit in section_units(section)
+        if unit.kind == "row" and unit.table_kind == "labels" and len([c for c in unit.cells if c]) >= 3
+    ]
+    assert rows and all("；" not in text and "; " in text for text in rows), rows
+    answer = compose(retriever, "Can I lose my ETH if I restake?")
+    assert "；" not in answer.text, answer.text

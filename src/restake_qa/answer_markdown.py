@@ -25,6 +25,7 @@ from typing import Any
 
 from .answer import VERSION_NOTES
 from .answer.render import REFUSALS
+from .units import join_cells
 
 #: The heading of the list of cited sections, in the asker's language.
 SOURCES_HEADING = {"zh-tw": "來源", "zh-cn": "来源", "en": "Sources"}
@@ -138,5 +139,5 @@ def _flatten(line: str) -> str:
         return line[2:]
     if line.startswith("|") and line.endswith("|"):
         cells = [c.strip() for c in line.strip("|").split("|")]
-        return "；".join(c for c in cells[:-1] if c) + cells[-1]
+        return join_cells(cells[:-1]) + cells[-1]
     return line

@@ -18,11 +18,12 @@ the index's quotable sentences lie inside it (so the model's similarity to it is
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .chunking import Sentence, section_sentences
 from .corpus import Block, Section
-from .text import SENTENCE_END
+from .text import CJK, SENTENCE_END
 
 _STEP = re.compile(r"^\s*(\d+)[.、)]?\s+")
 _DESCRIPTION_HEADERS = {"描述", "说明", "說明", "description", "descriptions", "details"}
@@ -48,7 +49,14 @@ class Unit:
     @property
     def description(self) -> str:
         """A labels-table row's description (the cells after the label)."""
-        return "；".join(c for c in self.cells[1:] if c)
+        return join_cells(self.cells[1:])
+
+
+def join_cells(cells: Iterable[str]) -> str:
+    """Cells read as one line, separated as the page's language separates them: 「；」 between
+    Chinese cells, "; " between English ones (mdx_text.Style, which wrote the row's text)."""
+    kept = [c for c in cells if c]
+    return ("；" if any(CJK.search(c) for c in kept) else "; ").join(kept)
 
 
 def table_kind(section: Section, table: int) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..corpus import Section
 from ..retrieval import Retrieval, Retriever
 from ..text import detect_language
-from ..units import Unit
+from ..units import Unit, join_cells
 from .followup import resolve_question
 from .model import Answer, AnswerItem, Citation
 from .render import display, lead, refusal_message, version_note
@@ -109,9 +109,7 @@ def _step_rows(selection: Selection, items: list[AnswerItem], units: list[Unit])
             if 0 <= u.column < width:
                 cells[u.column] = item.text
             cited += list(item.citations)
-        rows.append(
-            AnswerItem(text="；".join(c for c in cells if c), citations=tuple(cited), kind="row", cells=tuple(cells))
-        )
+        rows.append(AnswerItem(text=join_cells(cells), citations=tuple(cited), kind="row", cells=tuple(cells)))
     return rows
 
 
