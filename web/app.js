@@ -11,7 +11,12 @@
   // The server's limits (GET api/limits); until they arrive nothing is cut on this side.
   const limits = { maxQuestionChars: Infinity, maxHistoryTurns: HISTORY_TURNS };
   const REQUEST_TIMEOUT_MS = 60000;
-  const SOURCE_PAGE = "https://ethereum.org/zh-tw/restaking/";
+  // The page in each interface language (answers quote the asker's version of it).
+  const SOURCE_PAGES = {
+    "zh-tw": "https://ethereum.org/zh-tw/restaking/",
+    "zh-cn": "https://ethereum.org/zh/restaking/",
+    en: "https://ethereum.org/en/restaking/",
+  };
   // Words that contain a glossary term but mean something else (去中心化 is not 中心化).
   const NOT_TERMS = ["去中心化"];
 
@@ -119,7 +124,7 @@
       welcomeTitle: "Hi! I answer questions about restaking.",
       welcomeBefore: "I answer only from ",
       welcomeSource: "ethereum.org's restaking page",
-      welcomeAfter: " (in Traditional Chinese), and cite the section behind every sentence: click a number to see the passage. If the page does not cover something, I will say so.",
+      welcomeAfter: " (in English, Traditional and Simplified Chinese), and cite the section behind every sentence: click a number to see the passage. If the page does not cover something, I will say so.",
       chipsTitle: "Try one of these:",
       chips: ["What is restaking?", "What are the risks of restaking?", "What is an AVS?", "How much can I earn from restaking?"],
       threadLabel: "Conversation",
@@ -372,6 +377,7 @@
     }
     for (const node of document.querySelectorAll("[data-i18n-aria]")) node.setAttribute("aria-label", s[node.dataset.i18nAria]);
     for (const node of document.querySelectorAll("[data-i18n-placeholder]")) node.placeholder = s[node.dataset.i18nPlaceholder];
+    $("source-link").href = SOURCE_PAGES[lang];
     ui.chips.replaceChildren(...s.chips.map((q) => {
       const chip = el("button", "chip", q);
       chip.type = "button";
