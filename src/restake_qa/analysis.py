@@ -182,6 +182,7 @@ class QuestionPatterns:
                     self.rules["en" if language == "en" else "zh"].append(
                         _Rule(entry["intent"], self._compile(pattern, language), pattern)
                     )
+        self.fillers = frozenset(w.lower() for w in intents.get("fillers", {}).get("en", ()))
         self.implied: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
             (self._compile(entry["pattern"], "zh-tw"), tuple(entry["words"])) for entry in intents.get("implied", [])
         ]
@@ -250,15 +251,19 @@ class QuestionAnalyzer:
         pairs = _clauses(norm, text if len(text) == len(norm) else norm)
         clauses = [c for c, _ in pairs]
         asking = [c for c in clauses if self._asks(c, family)] or clauses
+        focus = tuple(self._focus(pairs, set(asking), family))
+        # 「聽說 EigenLayer 最近被駭了，是真的嗎？」: the asking clause only asks for confirmation,
+        # what it confirms is said before it
+        live_clauses = asking if any(t.in_question and t.content for t in focus) else clauses
         return QuestionAnalysis(
             question=question,
             text=text,
             language=language,
             intent=intent,
             intent_rule=rule,
-            focus=tuple(self._focus(pairs, set(asking), family)),
+            focus=focus,
             not_a_question=self._noise(text, norm),
-            live_data=self._live(asking, family),
+            live_data=self._live(live_clauses, family),
             prediction=next((p.pattern for c in asking for p in self.patterns.prediction[family] if p.search(c)), ""),
             legal=next((p.pattern for c in asking for p in self.patterns.legal[family] if p.search(c)), ""),
             asking="，".join(o for c, o in pairs if c in asking) if len(asking) < len(clauses) else "",
@@ -313,7 +318,7 @@ class QuestionAnalyzer:
                 if any(a <= start < b for a, b in spans):
                     continue  # question scaffolding: 是什麼, 多少, how much…
                 latin = not CJK.search(word)
-                if latin and not _LATIN_WORD.fullmatch(word):
+                if latin and (len(word) < 2 or not _LATIN_WORD.fullmatch(word) or word in self.patterns.fillers):
                     continue
                 z = zipf(word, "en" if latin else "zh")
                 if (latin and z >= 5.5) or (not latin and (z >= 5.8 or (len(word) == 1 and z >= 4.0))):

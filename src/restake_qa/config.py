@@ -105,7 +105,7 @@ class Settings:
     answer_max_sentences: int = _setting(3, "Most sentences in one answer.")
     answer_sections: int = _setting(2, "Most sections an answer may quote from.")
     answer_unit_weights: str = _setting(
-        "dense=2.486 lexical=1.845 lexical_abs=1.176 label=1.64 text=0.106 fused=0.777 rank0=0.996 rank1=0.126 heading=0.507 title=0.892 cue=1.146 first=-0.102 row=-0.124 step=0.143 item=-0.095 alert=0.1 video=-0.525",
+        "dense=2.506 lexical=2.13 lexical_abs=1.103 label=1.574 text=0.272 fused=0.675 rank0=0.948 rank1=0.061 heading=0.291 title=0.631 cue=0.962 first=-0.177 row=-0.227 step=0.123 item=-0.032 alert=-0.174 video=-0.629",
         "Weights of an answer unit's features (see answer/select.py); `restake-qa eval --tune` fits them on the answer question set.",
     )
     # service

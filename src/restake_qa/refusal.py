@@ -52,8 +52,11 @@ def strictness(term: FocusTerm, settings: Settings) -> str:
     return "weak" if term.zipf < WEAK_ZIPF else "none"
 
 
-def decide(analysis: QuestionAnalysis, coverage: Coverage, confidence: float, settings: Settings) -> RefusalDecision:
-    """The refusal decision for an analysed question whose similarity rule gave ``confidence``."""
+def decide(
+    analysis: QuestionAnalysis, coverage: Coverage, confidence: float, settings: Settings, word_coverage: float = 1.0
+) -> RefusalDecision:
+    """The refusal decision for an analysed question whose similarity rule gave ``confidence``
+    (``word_coverage``: the IDF-weighted share of its words that the pages use at all)."""
     covered = [t for t in analysis.focus if coverage.covered(t)]
     # any word the pages never use counts against a question that matches nothing; only nouns
     # (and names) can say on their own that the question is about something else
@@ -67,6 +70,10 @@ def decide(analysis: QuestionAnalysis, coverage: Coverage, confidence: float, se
     if not any(t.in_question and t.content for t in covered):
         asked += [t for t in uncovered if not t.in_question and t.name]  # 「OKX 跟 Coinbase 的…，哪家比較好？」
     strict = [t for t in asked if strictness(t, settings) == "strict"]
+    if analysis.intent == "quantity":
+        # an amount of something the pages never mention (「要花多少手續費」) is not on them either
+        # (Chinese nouns only: every Latin word counts as a noun, "figure", "roughly" too)
+        strict += [t for t in asked if t not in strict and not t.latin and strictness(t, settings) in ("soft", "weak")]
     if strict:
         return RefusalDecision("not_covered", tuple(t.written or t.text for t in strict), known)
     soft = [t for t in asked if strictness(t, settings) == "soft"]
@@ -78,7 +85,8 @@ def decide(analysis: QuestionAnalysis, coverage: Coverage, confidence: float, se
     unmatched_ask = any(t.in_question and t.noun for t in unused)
     # …or a question whose own words the pages never use (「明天上海会下雨吗？」: 上海 is too
     # common a word to refuse on its own, but nothing else of it is on the pages either)
-    asks_elsewhere = any(t.in_question for t in analysis.focus)
+    # …or one with no word saying what it is about and none the pages use (「今天星期幾？」)
+    asks_elsewhere = any(t.in_question for t in analysis.focus) or (not analysis.focus and word_coverage == 0)
     if confidence < 0 and (unmatched_ask or (not matched and (unused or asks_elsewhere or analysis.intent == "other"))):
         return RefusalDecision("no_match", tuple(t.written or t.text for t in uncovered), known)
     return RefusalDecision("", tuple(t.written or t.text for t in uncovered), known)

@@ -381,7 +381,7 @@ class Retriever:
         confidence = self.refusal_rule.get("bias", 0.0) + sum(
             self.refusal_rule.get(name, 0.0) * value for name, value in inputs.items()
         )
-        decision = decide(analysis, self.vocabulary, confidence, self.settings)
+        decision = decide(analysis, self.vocabulary, confidence, self.settings, inputs["coverage"])
         refused = not hits or decision.refused
         evidence = {
             "reason": decision.reason or ("no_match" if not hits else ""),

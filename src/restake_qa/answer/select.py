@@ -79,6 +79,8 @@ _PLURAL = re.compile(
 _STEPS = re.compile(
     r"步驟|步骤|流程|steps?\b|how (do|can|to|should) i (start|begin|get started|restake)|怎麼開始|怎么开始|咋开始|開始|开始|get started"
 )
+#: The asker has done part of it and asks what comes next (「拿到 stETH 了，接下來要怎麼再質押？」).
+_NEXT = re.compile(r"接下來|接下来|下一步|然後呢|然后呢|之後呢|之后呢|\bnext\b|\bthen what\b|\bafter that\b")
 _VIDEO = re.compile(r"影片|视频|視頻|影音|訪談|访谈|\bvideos?\b|youtube|interview")
 _FULL_NAME = re.compile(r"全名|全稱|全称|縮寫|缩写|stand for|full name|abbreviat")
 
@@ -260,10 +262,11 @@ class Selector:
             if kind == "steps":
                 continue
             named = sum(self.label_hit[self._index(u)] for u in units)
-            if named == 1 and not plural:
-                continue  # the question names one row: that row answers it (see _best)
-            if named == 0 and not plural and self.analysis.intent != "list":
-                continue
+            if named == 1 and (not plural or self.analysis.intent == "who"):
+                continue  # the question names one row (「哪些人算是原生再質押者」): that row answers it (see _best)
+            explains_how = self.analysis.intent == "how_to" and self.heading_match.get(units[0].key, False)
+            if named == 0 and not plural and self.analysis.intent != "list" and not explains_how:
+                continue  # (「再質押是怎麼運作的」: the section titled so explains it by its list of actors)
             strength = max(self.score(u) for u in units) + 0.15 * (self.rank[units[0].key] == 0) + 0.1 * named
             if best_group is None or strength > best_group[0]:
                 best_group = (strength, kind, units)
@@ -302,8 +305,8 @@ class Selector:
             headers = units[0].headers
             norm_headers = [tools.normalize(h).replace(" ", "") for h in headers]
             mentioned = _mentioned(norm_headers, self.question_norm)
-            if self.rank[units[0].key] != 0 and len(mentioned) < 2:
-                continue
+            if len(mentioned) < 2 and (self.rank[units[0].key] != 0 or self.analysis.intent == "yes_no"):
+                continue  # a yes/no question is a comparison only when it names both sides
             aspect = [u for u in units if self.score(u) >= max(self.score(x) for x in units) - 0.05]
             content = [
                 t for t in self.result.evidence.get("content_tokens", []) if all(t not in h for h in norm_headers)
@@ -338,7 +341,7 @@ class Selector:
                     asked = [ordered[0]]
             steps = sorted(units, key=lambda u: u.order)
             if len(asked) == 1 and asked[0] == column:
-                return Selection(steps, layout="steps", column=_clean(headers[column]))
+                return Selection(self._still_to_do(steps), layout="steps", column=_clean(headers[column]))
             if len(asked) == 1:
                 continue
             # no column named: every column side by side
@@ -346,6 +349,19 @@ class Selector:
             rows = [[u for u in table if u.line == line] for line in lines]
             return Selection(table, layout="table", headers=headers, sides=tuple(_clean(h) for h in headers), rows=rows)
         return None
+
+    def _still_to_do(self, steps: list[Unit]) -> list[Unit]:
+        """The steps after the last one the question says is done, when it asks what comes next:
+        a step is done when it holds a word said before the "next" that not every step holds
+        (Lido in 「我在 Lido 質押了…，下一步怎麼再質押」)."""
+        said = _NEXT.search(self.analysis.text.lower())
+        if len(steps) < 2 or not said:
+            return steps
+        done_words = set(self.retriever.tools.lexical_tokens(self.analysis.text[: said.start()]))
+        tokens = [self.retriever.unit_tokens(u) & done_words for u in steps]
+        shared = frozenset.intersection(*tokens)
+        done = [i for i, t in enumerate(tokens) if t - shared]
+        return steps[done[-1] + 1 :] if done and done[-1] + 1 < len(steps) else steps
 
 
 def parse_unit_weights(text: str) -> dict[str, float]:

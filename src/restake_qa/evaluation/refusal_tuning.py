@@ -31,6 +31,7 @@ class Observed:
     confidence: float
     in_scope: bool
     lang: str
+    coverage: float = 1.0
 
 
 def observe(questions: Sequence[tuple[str, bool, str]], retriever: Retriever) -> list[Observed]:
@@ -39,7 +40,16 @@ def observe(questions: Sequence[tuple[str, bool, str]], retriever: Retriever) ->
     for question, in_scope, lang in questions:
         result = retriever.search(question)
         assert result.analysis is not None
-        out.append(Observed(result.analysis, float(result.evidence.get("confidence", 0.0)), in_scope, lang))
+        evidence = result.evidence
+        out.append(
+            Observed(
+                result.analysis,
+                float(evidence.get("confidence", 0.0)),
+                in_scope,
+                lang,
+                float(evidence.get("coverage", 1.0)),
+            )
+        )
     return out
 
 
@@ -49,7 +59,7 @@ def score(
     rates: dict[str, dict[str, float]] = {}
     for lang in sorted({d.lang for d in data}):
         rows = [d for d in data if d.lang == lang]
-        refused = [decide(d.analysis, retriever.vocabulary, d.confidence, settings).refused for d in rows]
+        refused = [decide(d.analysis, retriever.vocabulary, d.confidence, settings, d.coverage).refused for d in rows]
         inscope = [r for r, d in zip(refused, rows) if d.in_scope]
         oos = [r for r, d in zip(refused, rows) if not d.in_scope]
         rates[lang] = {
