@@ -44,6 +44,13 @@ def test_not_answerable_examples_match_and_counter_examples_do_not(analyzer, kin
         assert analyzer.analyze(question).unanswerable == "", question
 
 
+def test_asking_for_reading_examples(analyzer):
+    for question in INTENTS["resources"]["examples"]:
+        assert analyzer.analyze(question).resources, question
+    for question in INTENTS["resources"]["not_examples"]:
+        assert not analyzer.analyze(question).resources, question
+
+
 def test_implied_words_examples(analyzer):
     for row in INTENTS["implied"]:
         for question in row["examples"]:

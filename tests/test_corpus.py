@@ -91,6 +91,17 @@ def test_links_and_line_spans_are_recorded(sections):
     lines = (CORPUS / "restaking.zh-tw.md").read_text(encoding="utf-8").split("\n")
     assert "{#what-are-the-risks-of-restaking}" in lines[risks.lines[0] - 1]
     assert "Vitalik" in "\n".join(lines[risks.lines[0] - 1 : risks.lines[1]])
+    # each line knows its own inline links: the reading list's items one each, the risk
+    # paragraph the blog post it names, a line without a link none
+    for i, (line, block) in enumerate(zip(reading.text.split("\n"), reading.blocks)):
+        assert block.links == (i,) and reading.links[i].text in line
+    vitalik = next(
+        b for line, b in zip(risks.text.split("\n"), risks.blocks) if "Vitalik" in line or "維塔利克" in line
+    )
+    assert [risks.links[i].url for i in vitalik.links] == [
+        link.url for link in risks.links if "dont_overload" in link.url
+    ]
+    assert not any(b.links for b in sections["what-is-restaking"].blocks)
 
 
 def test_video_only_section_gets_the_title_the_page_gives_the_video(sections):

@@ -58,6 +58,28 @@ def test_second_build_does_no_work(setup):
     assert len([p for p in builds_dir(data).iterdir()]) == 1
 
 
+def test_a_parser_change_rebuilds_though_no_page_changed(setup, monkeypatch):
+    """The pages are the same bytes, but the code reads them differently (a new version of the
+    package): the index is rebuilt, not declared up to date."""
+    import dataclasses
+
+    import restake_qa.build as build_module
+
+    _, data, _, build = setup
+    first = build()
+    parse = build_module.load_corpus_report
+
+    def parse_differently(*args, **kwargs):
+        report = parse(*args, **kwargs)
+        sections = [dataclasses.replace(s, title=s.title + "!") for s in report.sections]
+        return dataclasses.replace(report, sections=sections)
+
+    monkeypatch.setattr(build_module, "load_corpus_report", parse_differently)
+    second = build()
+    assert not second.up_to_date and second.version != first.version
+    assert build().up_to_date  # and the same reading again is up to date
+
+
 def test_only_changed_chunks_are_embedded(setup):
     corpus, data, embedder, build = setup
     build()

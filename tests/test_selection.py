@@ -34,3 +34,27 @@ def test_steps_start_after_what_the_asker_says_is_done(retriever):
     following = compose(retriever, "我有 0.5 顆 ETH 放在 Lido，拿到 stETH 了，接下來要怎麼再質押？")
     assert following.layout == "steps"
     assert following.items[0].text.startswith("2.") and "LST" in following.items[0].text
+
+
+def test_a_comparison_about_something_beside_the_comparison_table_quotes_that_thing(retriever):
+    # software is in no row of the staking-vs-restaking table; the page says it elsewhere
+    software = compose(retriever, "质押者跑的软件和再质押者跑的软件有啥区别？")
+    assert software.layout != "table" and "软件" in software.items[0].text
+    # the plain comparison still gets the table, and a risk question its risk row
+    plain = compose(retriever, "再質押跟一般質押最大的差別到底在哪？")
+    assert plain.layout == "table" and len(plain.items) == 5
+    risk = compose(retriever, "再質押是不是比質押風險高？")
+    assert "風險" in risk.items[0].text
+
+
+def test_the_reading_list_answers_questions_asking_for_reading_only(retriever):
+    # 延伸閱讀 names EigenLayer in many titles, but says nothing about who else restakes
+    who_else = retriever.search("再質押是不是只有 EigenLayer 一家在做？還是有別的選擇")
+    assert who_else.hits[0].anchor == "what-are-some-examples-of-restaking"
+    assert who_else.hits[0].scores.substance == 1.0
+    reading = retriever.search("有推薦的延伸閱讀嗎？想多看一點資料再研究")
+    assert reading.analysis.resources and reading.hits[0].anchor == "further-reading"
+    # its items keep their links, so the answer carries them
+    answer = compose(retriever, "any good further reading on restaking?")
+    assert answer.citations[0].anchor == "further-reading"
+    assert all(item.links and item.links[0]["url"].startswith("http") for item in answer.items)

@@ -108,6 +108,7 @@ class QuestionAnalysis:
     legal: str = ""  # "" or the matched pattern: a legal or regulatory question
     asking: str = ""  # the clauses that ask, as written ("" when every clause asks)
     implied: tuple[str, ...] = ()  # page words the way of asking implies (an ETH amount → 最低)
+    resources: bool = False  # asks for something to read or watch (an article, a video, a dashboard)
 
     @property
     def unanswerable(self) -> str:
@@ -182,6 +183,10 @@ class QuestionPatterns:
                     self.rules["en" if language == "en" else "zh"].append(
                         _Rule(entry["intent"], self._compile(pattern, language), pattern)
                     )
+        resources = intents.get("resources", {})
+        self.resources = [self._compile(p, "zh-tw") for p in resources.get("zh", ())] + [
+            self._compile(p, "en") for p in resources.get("en", ())
+        ]
         self.fillers = frozenset(w.lower() for w in intents.get("fillers", {}).get("en", ()))
         self.implied: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
             (self._compile(entry["pattern"], "zh-tw"), tuple(entry["words"])) for entry in intents.get("implied", [])
@@ -268,6 +273,7 @@ class QuestionAnalyzer:
             legal=next((p.pattern for c in asking for p in self.patterns.legal[family] if p.search(c)), ""),
             asking="，".join(o for c, o in pairs if c in asking) if len(asking) < len(clauses) else "",
             implied=tuple(dict.fromkeys(w for p, words in self.patterns.implied if p.search(norm) for w in words)),
+            resources=any(p.search(norm) for p in self.patterns.resources),
         )
 
     def _intent(self, norm: str, family: str) -> tuple[str, str]:

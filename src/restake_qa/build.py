@@ -16,6 +16,7 @@ reused by the next one; SQLite's journal rolls back a batch cut short.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -44,6 +45,7 @@ from .index import (
     live_manifest,
     load_index_folder,
     publish,
+    sections_json,
     write_build,
 )
 from .sources import read_sources, write_sources
@@ -223,6 +225,8 @@ def _build_locked(
         "chunker": asdict(chunker),
         "format": FORMAT_VERSION,
         "package": __version__,  # tokenisation and chunking may change with the code
+        # what the parser made of the pages: a parser change rebuilds though no page changed
+        "sections": hashlib.sha256(sections_json(sections)).hexdigest(),
     }
     if live and not force and _fingerprint(live) == fingerprint:
         return BuildReport(
@@ -341,6 +345,7 @@ def _fingerprint(manifest: dict[str, Any]) -> dict[str, Any]:
         "chunker": manifest.get("chunker"),
         "format": manifest.get("format_version"),
         "package": manifest.get("package_version"),
+        "sections": manifest.get("files", {}).get("sections.json"),
     }
 
 

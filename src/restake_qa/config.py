@@ -69,6 +69,10 @@ class Settings:
         0.056,
         "Fusion weight of a section heading that asks what the question asks (「再質押是什麼？」 for a definition).",
     )
+    substance_weight: float = _setting(
+        0.05,
+        "Fusion weight of not being a reading list (links, videos) unless the question asks for reading (see retrieval.py).",
+    )
     dense_spread: float = _setting(
         0.1, "Cosine gap to the question's best section at which a similarity feature reaches 0."
     )

@@ -87,6 +87,7 @@ class _Draft:
     last_line: int = 0
     links: list[Link] = field(default_factory=list)
     attachments: list[tuple[str, str]] = field(default_factory=list)
+    inline: list[int] = field(default_factory=list)  # links met since the last line: that line's own
 
 
 @dataclass(frozen=True)
@@ -287,6 +288,7 @@ def parse_page_report(
                 current.last_line = max(current.last_line, line)
         elif isinstance(event, Link):
             current.links.append(event)
+            current.inline.append(len(current.links) - 1)
         elif isinstance(event, Attachment):
             current.attachments.append((event.kind, event.value))
         else:
@@ -297,6 +299,10 @@ def parse_page_report(
                     if Link(*link) not in current.links:
                         current.links.append(Link(*link))
                 block = replace(block, links=tuple(current.links.index(Link(*link)) for link in event.links))
+            else:  # the line's inline links (a reading list's 「[Ledger Academy - …](https://…)」)
+                own = tuple(i for i in current.inline if current.links[i].text and current.links[i].text in event.text)
+                block = replace(block, links=own) if own else block
+            current.inline.clear()
             current.kinds.append(block)
             current.last_line = max(current.last_line, body_line + event.line)
 

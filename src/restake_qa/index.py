@@ -27,6 +27,7 @@ How builds are made, published and rolled back is :mod:`restake_qa.build`.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -170,6 +171,11 @@ class BuildContent:
     title_vectors: np.ndarray
 
 
+def sections_json(sections: Sequence[Section]) -> bytes:
+    """``sections.json`` of a build: the parsed sections (the build's fingerprint hashes it)."""
+    return json.dumps([asdict(s) for s in sections], ensure_ascii=False, indent=1).encode("utf-8")
+
+
 def write_build(
     folder: Path,
     version: str,
@@ -189,9 +195,7 @@ def write_build(
             row = asdict(chunk)
             row["lexical_tokens"] = toks
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    (folder / "sections.json").write_text(
-        json.dumps([asdict(s) for s in content.sections], ensure_ascii=False, indent=1), encoding="utf-8"
-    )
+    (folder / "sections.json").write_bytes(sections_json(content.sections))
     faiss.write_index(make_vector_index(content.vectors), str(folder / "vectors.faiss"))
     with open(folder / "sentences.jsonl", "w", encoding="utf-8") as fh:
         for sentence in content.sentences:

@@ -11,7 +11,11 @@ A question is compared with each candidate section in five ways, each on a 0–1
 * ``lexical``: the best chunk's BM25 divided by the sum of the query tokens' IDFs, i.e. the
   score of a chunk holding each query token once;
 * ``heading``: the IDF-weighted share of the query tokens that the section's heading names
-  (its title and the words of its anchor).
+  (its title and the words of its anchor);
+* ``intent``: 1 when the section's heading asks what the question asks (a definition, a reason…);
+* ``substance``: 0 for a section that only lists things to read or watch (延伸閱讀, a video)
+  when the question does not ask for reading (``[resources]`` in ``data/intents.toml``), else 1
+  — a list of article titles names every topic of the page without saying anything about it.
 
 The three cosines are relative: multilingual-e5 cosines sit in a narrow band whose level
 depends on the language of the question, so each is scored as ``1 − (best − cosine) / spread``
@@ -50,7 +54,7 @@ from .refusal import RefusalDecision, decide
 from .text import TextTools
 from .units import Unit, UnitIndex
 
-FEATURES = ("dense", "sentence", "anchor", "lexical", "heading", "intent")
+FEATURES = ("dense", "sentence", "anchor", "lexical", "heading", "intent", "substance")
 #: How a section's language versions combine into its score (the ``version_scoring`` setting).
 VERSION_SCORINGS = ("feature_max", "max", "own")
 SIMPLIFIED_SOURCES = ("page", "converted")
@@ -68,6 +72,7 @@ class Scores:
     anchor: float = 0.0  # 0–1, relative
     heading: float = 0.0  # 0–1
     intent: float = 0.0  # 1 when the section's heading asks what the question asks (a definition, a reason…)
+    substance: float = 1.0  # 0 for a reading list (links, videos) when the question does not ask for reading
 
     def to_dict(self) -> dict[str, float]:
         return {k: round(v, 4) for k, v in vars(self).items()}
@@ -186,6 +191,11 @@ class Retriever:
         self._n = len(index.chunks)
         self._lexical = index.lexical
         self._section_row = {s.key: i for i, s in enumerate(index.sections)}
+        # sections that only list things to read or watch (延伸閱讀, a video): they answer a
+        # question asking for reading, not one asking what the page says
+        self._reading_lists = frozenset(
+            s.key for s in index.sections if s.blocks and all(b.links or b.kind == "video" for b in s.blocks)
+        )
         self._chunk_vocab = [tuple(dict.fromkeys(tokens)) for tokens in index.chunk_tokens]  # in order, once
         self._chunk_rows: dict[str, list[int]] = {}
         for i, chunk in enumerate(index.chunks):
@@ -354,6 +364,7 @@ class Retriever:
                 "lexical": max(h.scores.lexical for h in chunk_hits),
                 "heading": min(heading_score.get(key, 0.0), 1.0),
                 "intent": float(analysis.intent != "other" and self.title_intent(key) == analysis.intent),
+                "substance": float(analysis.resources or key not in self._reading_lists),
             }
             fused = sum(w[f] * features[f] for f in FEATURES)
             scores = Scores(
@@ -365,6 +376,7 @@ class Retriever:
                 features["anchor"],
                 features["heading"],
                 features["intent"],
+                features["substance"],
             )
             terms = tuple(dict.fromkeys(t for h in chunk_hits for t in h.matched_terms))
             hits.append(Hit(self.index.section_by_key[key], tuple(chunk_hits), scores, terms))
@@ -429,6 +441,7 @@ class Retriever:
                     anchor=best["anchor"],
                     heading=best["heading"],
                     intent=best["intent"],
+                    substance=best["substance"],
                 )
             terms = tuple(dict.fromkeys(t for lang in order for t in by_lang[lang].matched_terms))
             versions = tuple(by_lang[lang].section for lang in order)

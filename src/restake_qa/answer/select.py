@@ -216,6 +216,16 @@ class Selector:
 
     def _best(self) -> Selection:
         ranked = sorted(range(len(self.units)), key=lambda i: -self.scores[i])
+        # a comparison table's rows, when the question asks about something beside them
+        tools = self.retriever.tools
+        aside = {
+            id(u)
+            for kind, units in self._groups()
+            if kind == "comparison"
+            and self._asks_beside(units, [tools.normalize(h).replace(" ", "") for h in units[0].headers])
+            for u in units
+        }
+        ranked = [i for i in ranked if id(self.units[i]) not in aside] or ranked
         if not ranked:
             return Selection([])
         first = ranked[0]
@@ -307,6 +317,8 @@ class Selector:
             mentioned = _mentioned(norm_headers, self.question_norm)
             if len(mentioned) < 2 and (self.rank[units[0].key] != 0 or self.analysis.intent == "yes_no"):
                 continue  # a yes/no question is a comparison only when it names both sides
+            if self._asks_beside(units, norm_headers):
+                continue
             aspect = [u for u in units if self.score(u) >= max(self.score(x) for x in units) - 0.05]
             content = [
                 t for t in self.result.evidence.get("content_tokens", []) if all(t not in h for h in norm_headers)
@@ -317,6 +329,27 @@ class Selector:
                 return Selection(sorted(rows, key=lambda u: -self.score(u))[:2])
             return Selection(rows, layout="table", headers=headers, sides=tuple(headers), rows=[[u] for u in rows])
         return None
+
+    def _asks_beside(self, table: list[Unit], headers: list[str]) -> bool:
+        """Whether the question asks more about what other candidates hold than about what the
+        table holds (IDF-weighted; 「质押者跑的软件和再质押者跑的软件有啥区别」: software is in no
+        row of the staking-vs-restaking table, but in the definition of restaking)."""
+        retriever = self.retriever
+        rows = [retriever.unit_tokens(u) for u in table]
+        others = [retriever.unit_tokens(u) for u in self.units if u not in table]
+        beside = held = 0.0  # IDF mass of the asked terms found beside the table / in it
+        for term in self.analysis.focus:
+            if not (term.in_question and term.noun and len(term.text) >= 2) or any(term.text in h for h in headers):
+                continue
+            words = set(retriever.tools.lexical_tokens(term.text))  # stemmed: restake, restaking, restaked
+            if not words:
+                continue
+            weight = max(retriever.idf(w) for w in words)
+            if any(words <= r for r in rows):
+                held += weight
+            elif any(words <= o for o in others):
+                beside += weight
+        return beside > held
 
     def _steps(self) -> Selection | None:
         tools = self.retriever.tools

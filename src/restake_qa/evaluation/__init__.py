@@ -101,14 +101,17 @@ class EvalOutcome:
         return "\n\n".join(parts)
 
 
-def tune(questions: Sequence[Question], retriever: Retriever, progress: Progress) -> dict[str, Any]:
-    """Fusion weights and a refusal rule chosen on section ``questions``, as settings."""
-    progress(f"collecting features of {len(questions)} questions…")
-    data = collect_features(questions, retriever)
+def tune(
+    questions: Sequence[Question], retriever: Retriever, progress: Progress, more: Sequence[Question] = ()
+) -> dict[str, Any]:
+    """Fusion weights chosen on section ``questions`` and ``more`` in-scope ones (the answer
+    set's questions with their sections), and a refusal rule fitted on ``questions``, as settings."""
+    progress(f"collecting features of {len(questions) + len(more)} questions…")
+    data = collect_features([*questions, *more], retriever)
     progress("choosing fusion weights…")
     tuned: dict[str, Any] = {f"{name}_weight": w for name, w in tune_weights(data).items()}
     progress("fitting the refusal rule…")
-    tuned["refusal_rule"] = format_rule(fit_refusal_rule(data))
+    tuned["refusal_rule"] = format_rule(fit_refusal_rule(data.head(len(questions))))
     return tuned
 
 
@@ -151,7 +154,10 @@ def run_evaluation(
     matcher = FactMatcher(engine.tools.to_simplified)
 
     if tune_first:
-        outcome.tuned.update(tune(section_questions or load_questions(files.sections("dev")), retriever, progress))
+        answered = [Question(c.question, c.sections, c.lang) for c in answer_cases]
+        outcome.tuned.update(
+            tune(section_questions or load_questions(files.sections("dev")), retriever, progress, answered)
+        )
         retriever = fresh(outcome.tuned)
         progress("choosing the focus-term thresholds of refusals…")
         asked = [(c.question, c.in_scope, c.lang) for c in refusal_cases] + [

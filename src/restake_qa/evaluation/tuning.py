@@ -21,6 +21,10 @@ class FeatureSet:
     features: np.ndarray  # questions × sections × FEATURES
     inputs: np.ndarray  # questions × REFUSAL_INPUTS
 
+    def head(self, n: int) -> FeatureSet:
+        """The first ``n`` questions' features."""
+        return FeatureSet(self.questions[:n], self.anchors, self.features[:n], self.inputs[:n])
+
     @property
     def gold(self) -> np.ndarray:
         return np.array([[a in q.sections for a in self.anchors] for q in self.questions])
@@ -45,7 +49,9 @@ def _ranking_objective(data: FeatureSet, weights: np.ndarray) -> float:
     scores = data.features @ weights
     gold = data.gold
     inscope = gold.any(1)
-    ranks = (scores[:, :, None] < scores[:, None, :]).sum(2)
+    # a section's rank: how many others score at least as high (ties count against it, or a
+    # feature equal for every section would rank every gold section first)
+    ranks = (scores[:, :, None] <= scores[:, None, :]).sum(2) - 1
     first = np.where(gold, ranks, len(data.anchors)).min(1)
     langs = np.array([q.lang for q in data.questions])
     groups = [first[inscope & (langs == lang)] for lang in sorted(set(langs[inscope]))]
