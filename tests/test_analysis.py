@@ -81,6 +81,24 @@ def test_chat_fillers_and_single_letters_are_not_focus_terms(analyzer):
     assert set(INTENTS["fillers"]["en"]) == {w.lower() for w in INTENTS["fillers"]["en"]}  # matched lower-cased
 
 
+def test_a_question_mark_makes_its_sentence_ask_when_no_pattern_does(analyzer):
+    # no clause asks by a pattern: the question mark says the whole sentence asks (Pectra too)
+    pectra = analyzer.analyze("Pectra 升級上線之後，再質押有什麼變化？")
+    assert {f.text for f in pectra.focus if f.in_question} >= {"pectra", "再质押"}
+    # a clause that asks by its pattern keeps the context out of the question
+    lido = analyzer.analyze("我有 0.5 顆 ETH 放在 Lido，拿到 stETH 了，接下來要怎麼再質押？")
+    assert lido.asking == "接下來要怎麼再質押"
+    # the split took the mark away; the first sentence still asks (and asks for live data)
+    assert analyzer.analyze("ether.fi 的 eETH 現在年化大概幾 %？跟 Lido 比哪個比較高").live_data
+
+
+def test_english_adverbs_and_past_participles_are_not_nouns(analyzer):
+    words = {
+        f.text: f for f in analyzer.analyze("is there a podcast-style talk, ideally one where it got swapped?").focus
+    }
+    assert not words["ideally"].noun and not words["swapped"].noun and words["talk"].noun
+
+
 def test_news_told_before_a_confirmation_question_is_live_data(analyzer):
     # the asking clause only asks "is it true?"; what it asks about is the clause before it
     assert analyzer.analyze("聽說 EigenLayer 最近被駭了，是真的嗎？").unanswerable == "live_data"
@@ -147,3 +165,7 @@ def test_coverage_across_scripts_synonyms_stems_and_one_typo(retriever):
     assert not covered("rseth", latin=True, name=True)  # a name must be exact: rsETH is not stETH
     assert covered("网络安全")  # a compound of page words
     assert not covered("币安") and not covered("空投")
+    # jieba cut 「質押品會被銷毀」 as 質押 / 品會: 質押品 is a page word, 會 a common character
+    glued = FocusTerm("品会", 3.5, False, True, left="质押", right="被销")
+    assert retriever.vocabulary.covered(glued)
+    assert not retriever.vocabulary.covered(FocusTerm("品会", 3.5, False, True))  # not without its context

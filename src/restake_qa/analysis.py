@@ -33,6 +33,9 @@ INTENTS = ("definition", "list", "yes_no", "comparison", "how_to", "reason", "qu
 
 _LATIN_WORD = re.compile(r"(?<![a-z0-9])[a-z][a-z0-9]*(?:[.'’+-][a-z0-9]+)*", re.IGNORECASE)
 _CLAUSE = re.compile(r"[，,。；;！!？?\n…]+|(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])|\s+-\s+")
+#: English words that are not nouns by their ending (ideally, swapped): a Latin word has no
+#: part-of-speech tag, so every other one counts as a noun.
+_NOT_A_NOUN = re.compile(r"[a-z]{3,}(ly|ed)$")
 _QUESTION_END = re.compile(r"[?？]|[嗎吗呢嘛吧]\s*$")
 _SPACES = re.compile(r"\s+")
 
@@ -87,6 +90,8 @@ class FocusTerm:
     noun: bool = True  # a noun-like word (jieba's tag; every Latin word counts)
     written: str = ""  # as the question wrote it (its script and case)
     tag: str = ""  # jieba's part of speech ("eng" for a Latin word)
+    left: str = ""  # the two characters of the question before it, and after it (matching form)
+    right: str = ""
 
     @property
     def content(self) -> bool:
@@ -196,6 +201,9 @@ class QuestionPatterns:
             "zh": [self._compile(p, "zh-tw") for p in live["markers_zh"]],
             "en": [self._compile(p, "en") for p in live["markers_en"]],
         }
+        self.rumours = [self._compile(p, "zh-tw") for p in live.get("rumours_zh", ())] + [
+            self._compile(p, "en") for p in live.get("rumours_en", ())
+        ]
         self.live_quantities = {
             "zh": [self._compile(p, "zh-tw") for p in live["quantities_zh"]],
             "en": [self._compile(p, "en") for p in live["quantities_en"]],
@@ -255,7 +263,7 @@ class QuestionAnalyzer:
         # NFKC'd text and its Simplified form have the same length) to see capitals
         pairs = _clauses(norm, text if len(text) == len(norm) else norm)
         clauses = [c for c, _ in pairs]
-        asking = [c for c in clauses if self._asks(c, family)] or clauses
+        asking = self._asking(norm, clauses, family) or clauses
         focus = tuple(self._focus(pairs, set(asking), family))
         # 「聽說 EigenLayer 最近被駭了，是真的嗎？」: the asking clause only asks for confirmation,
         # what it confirms is said before it
@@ -268,7 +276,8 @@ class QuestionAnalyzer:
             intent_rule=rule,
             focus=focus,
             not_a_question=self._noise(text, norm),
-            live_data=self._live(live_clauses, family),
+            live_data=self._live(live_clauses, family)
+            or next((p.pattern for p in self.patterns.rumours if p.search(norm)), ""),
             prediction=next((p.pattern for c in asking for p in self.patterns.prediction[family] if p.search(c)), ""),
             legal=next((p.pattern for c in asking for p in self.patterns.legal[family] if p.search(c)), ""),
             asking="，".join(o for c, o in pairs if c in asking) if len(asking) < len(clauses) else "",
@@ -285,6 +294,25 @@ class QuestionAnalyzer:
             if intent in matched:
                 return intent, matched[intent]
         return "other", ""
+
+    def _asking(self, norm: str, clauses: list[str], family: str) -> list[str]:
+        """The clauses that ask: those ending in a question particle or matching an intent
+        pattern; in a sentence with none, every clause of it when a question mark ends it
+        (「Pectra 升級上線之後，再質押有什麼變化？」 asks about Pectra too)."""
+        out: list[str] = []
+        sentence: list[str] = []
+        at = 0
+        for clause in clauses:
+            at = norm.find(clause, at) + len(clause)
+            sentence.append(clause)
+            after = _CLAUSE.match(norm, at)
+            separator = after.group(0) if after else ""
+            if at < len(norm) and not re.search(r"[。.!！?？\n]", separator):
+                continue  # the sentence goes on
+            asked = [c for c in sentence if self._asks(c, family)]
+            out += asked or (sentence if re.search(r"[?？]", separator) else [])
+            sentence = []
+        return out
 
     def _asks(self, clause: str, family: str) -> bool:
         return bool(_QUESTION_END.search(clause)) or any(r.pattern.search(clause) for r in self.patterns.rules[family])
@@ -348,9 +376,11 @@ class QuestionAnalyzer:
                         latin,
                         in_question,
                         name=name,
-                        noun=latin or tag in NOUN_TAGS,
+                        noun=(not _NOT_A_NOUN.search(word) or name) if latin else tag in NOUN_TAGS,
                         written=written,
                         tag=tag,
+                        left=clause[max(0, start - 2) : start],
+                        right=clause[start + len(word) : start + len(word) + 2],
                     )
         return list(out.values())
 

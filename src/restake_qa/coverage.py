@@ -12,7 +12,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
-from .analysis import FocusTerm
+from .analysis import FocusTerm, zipf
 from .corpus import Section
 from .text import CJK, TextTools, anchor_words, stem
 
@@ -95,7 +95,19 @@ class Coverage:
             return True  # a compound of page words: 网络安全 = 网络 + 安全
         if len(norm) == 3 and all(CJK.fullmatch(c) for c in norm):
             return norm[0] + "?" + norm[2] in self._cjk_near  # one typo in the middle: 中新化 → 中心化
-        return False
+        return self._miscut(norm, term)
+
+    def _miscut(self, norm: str, term: FocusTerm) -> bool:
+        """Whether jieba glued a common character to the end of a page word it cut short:
+        「質押品會被銷毀」 cut as 質押 / 品會 — 質押品 is a page word and 會 a common character."""
+        if len(norm) < 2 or not all(CJK.fullmatch(c) for c in norm):
+            return False
+        left, right = self.tools.normalize(term.left), self.tools.normalize(term.right)
+        head, last = norm[:-1], norm[-1]
+        tail, first = norm[1:], norm[0]
+        if zipf(last, "zh") >= 5.5 and len(left + head) >= 3 and (left + head) in self._text:
+            return True
+        return zipf(first, "zh") >= 5.5 and len(tail + right) >= 3 and (tail + right) in self._text
 
     def _one_typo(self, word: str) -> bool:
         """A page word is one letter away: a letter missing, one too many, or one replaced."""
