@@ -58,3 +58,10 @@ def test_the_reading_list_answers_questions_asking_for_reading_only(retriever):
     answer = compose(retriever, "any good further reading on restaking?")
     assert answer.citations[0].anchor == "further-reading"
     assert all(item.links and item.links[0]["url"].startswith("http") for item in answer.items)
+
+
+def test_words_the_page_repeats_in_two_sections_are_quoted_once(retriever):
+    # the English page says EigenLayer's card text in the examples and in other-examples
+    answer = compose(retriever, "what does eigenlayer actually offer? the page shows a few cards, pods and stuff")
+    texts = [item.text for item in answer.items]
+    assert texts and len(texts) == len(set(texts))

@@ -29,7 +29,7 @@ def compose(
     if selection is None or not selection.units:  # refused, or nothing quotable: never an uncited answer
         return _refusal(result, question, resolved, language, intent)
 
-    units = selection.units
+    units = selection.units if selection.layout == "table" else _distinct(selection.units)
     items: list[AnswerItem] = []
     citations: list[Citation] = []
     numbers: dict[tuple[str, int, int], int] = {}
@@ -77,6 +77,18 @@ def compose(
         note=version_note(language, {retriever.section(u.key).lang for u in units}),
         resolved_question=resolved if resolved != question else None,
     )
+
+
+def _distinct(units: list[Unit]) -> list[Unit]:
+    """The units without a repeat of the same words (a page that says a paragraph in two
+    sections, like the English page's EigenLayer card): each quoted once, where first met."""
+    seen: set[str] = set()
+    out = []
+    for unit in units:
+        if unit.text not in seen:
+            seen.add(unit.text)
+            out.append(unit)
+    return out
 
 
 def _label(unit: Unit, language: str, tools: object) -> str:
