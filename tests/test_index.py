@@ -80,6 +80,20 @@ def test_a_parser_change_rebuilds_though_no_page_changed(setup, monkeypatch):
     assert build().up_to_date  # and the same reading again is up to date
 
 
+def test_a_tokeniser_change_rebuilds_though_no_page_changed(setup, monkeypatch):
+    """Same pages, same sections, but the lexical tokens are made differently (a new stemmer):
+    the lexical index would be stale, so the index is rebuilt."""
+    from restake_qa.text import TextTools
+
+    _, _, _, build = setup
+    first = build()
+    tokens = TextTools.lexical_tokens
+    monkeypatch.setattr(TextTools, "lexical_tokens", lambda self, text: [t.upper() for t in tokens(self, text)])
+    second = build()
+    assert not second.up_to_date and second.version != first.version
+    assert build().up_to_date
+
+
 def test_only_changed_chunks_are_embedded(setup):
     corpus, data, embedder, build = setup
     build()

@@ -37,3 +37,12 @@ def test_detect_language(tools):
     assert detect_language("再质押有哪些风险？", tools) == "zh-cn"
     assert detect_language("What is restaking?", tools) == "en"
     assert detect_language("EigenLayer 是什麼", tools) == "zh-tw"
+
+
+def test_english_stem_meets_comparatives_and_adjectives_with_their_noun():
+    from restake_qa.text import stem
+
+    assert stem("riskier") == stem("risky") == stem("risks") == stem("risk")
+    assert stem("restaking") == stem("restaked") == stem("restake")
+    assert stem("penalties") == stem("penalty") and stem("lsts") == "lst"
+    assert stem("any") == "any" and stem("many") == "many"  # short words keep their -y

@@ -218,6 +218,8 @@ def _build_locked(
     chunker = chunker_settings(settings)
     _clean_leftovers(data_dir, say)
     live = live_manifest(data_dir)
+    tools = (tools or load_text_tools(corpus_dir)).unremembered()  # a build's texts are met once
+    probe = tokenizer_probe(tools, sections)
     fingerprint = {
         "corpus_sha256": content_hash,
         "model": embedder.model_id,
@@ -227,6 +229,7 @@ def _build_locked(
         "package": __version__,  # tokenisation and chunking may change with the code
         # what the parser made of the pages: a parser change rebuilds though no page changed
         "sections": hashlib.sha256(sections_json(sections)).hexdigest(),
+        "tokenizer": probe,
     }
     if live and not force and _fingerprint(live) == fingerprint:
         return BuildReport(
@@ -237,7 +240,6 @@ def _build_locked(
             previous=live.get("previous"),
         )
     say(f"parsed {len(sections)} sections from {corpus_dir}")
-    tools = (tools or load_text_tools(corpus_dir)).unremembered()  # a build's texts are met once
     chunks: list[Chunk] = []
     for section in sections:  # section by section, so that a cancel is noticed soon
         _check(should_stop)
@@ -293,6 +295,7 @@ def _build_locked(
             corpus_sha256=content_hash,
             previous=previous,
             changes=changes,
+            tokenizer=probe,
             model={
                 "id": embedder.model_id,
                 "source": embedder.source,
@@ -346,7 +349,20 @@ def _fingerprint(manifest: dict[str, Any]) -> dict[str, Any]:
         "format": manifest.get("format_version"),
         "package": manifest.get("package_version"),
         "sections": manifest.get("files", {}).get("sections.json"),
+        "tokenizer": manifest.get("tokenizer"),
     }
+
+
+#: Words that show how the lexical tokens are made: English endings, abbreviations, Chinese words
+#: of the glossary and not, both scripts, full-width letters.
+_PROBE = "Restakers' riskier risks: LSTs, AVSs, slashed operators 再質押者的風險 营运者 罰沒 ＥＴＨ 2023 年"
+
+
+def tokenizer_probe(tools: TextTools, sections: list[Section]) -> str:
+    """A digest of the lexical tokens of a fixed text and every section title: a change of
+    tokenisation (a new stemmer, jieba's dictionary, the glossary) rebuilds the index."""
+    texts = [_PROBE, *(s.title for s in sections)]
+    return hashlib.sha256(json.dumps([tools.lexical_tokens(t) for t in texts]).encode("utf-8")).hexdigest()
 
 
 def _live_chunk_index(data_dir: Path, live: dict[str, Any] | None) -> dict[str, set[str]]:

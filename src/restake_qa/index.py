@@ -186,6 +186,7 @@ def write_build(
     corpus_sha256: str,
     previous: str | None,
     changes: dict[str, Any] | None = None,
+    tokenizer: str = "",
 ) -> dict[str, Any]:
     """Write a complete build into ``folder``, the manifest (with every file's checksum) last."""
     import faiss
@@ -216,6 +217,7 @@ def write_build(
         "lexical": {"library": "bm25s", "tokens": "jieba words of OpenCC tw2sp, lower-cased"},
         "vector_index": "flat-ip" if len(content.chunks) <= EXACT_SEARCH_LIMIT else "hnsw-ip",
         "corpus_sha256": corpus_sha256,
+        "tokenizer": tokenizer,  # how the lexical tokens were made (see build.tokenizer_probe)
         "changes": changes,  # sections added, changed, removed against `previous` (the console shows them)
         "counts": {
             "sections": len(content.sections),

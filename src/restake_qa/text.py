@@ -126,7 +126,13 @@ def anchor_words(anchor: str) -> str:
 
 
 def stem(word: str) -> str:
-    """A light English stem, so that "risks", "restaked" and "restaking" meet their headings."""
+    """A light English stem, so that "risks", "restaked" and "restaking" meet their headings,
+    and "riskier", "risky" meet "risk" (comparatives and -y adjectives lose their ending)."""
+    for suffix in ("iest", "ier", "ies"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    if word.endswith("y") and len(word) >= 5 and word[-2] not in "aeiou":
+        return word[:-1]
     for suffix in ("ing", "ed", "es", "s"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 4:
             word = word[: -len(suffix)]
