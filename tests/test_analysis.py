@@ -145,6 +145,7 @@ def test_refusals_say_why(retriever, question, reason, named):
         "咋开始",
         "ngl i don't get what operators actually do",
         "我委託的營運者如果直接離線，我的 ETH 會被罰沒嗎 QQ",
+        "eigenpods?",  # no word of general English, but one of the (English) page
     ],
 )
 def test_in_scope_wordings_are_answered(retriever, question):

@@ -72,7 +72,13 @@ def test_the_section_holding_the_words_ranks_first(tiny):
 
 def test_fusion_follows_the_weights(tiny):
     only_heading = retriever(
-        tiny, dense_weight=0, sentence_weight=0, anchor_weight=0, lexical_weight=0, heading_weight=1
+        tiny,
+        dense_weight=0,
+        sentence_weight=0,
+        anchor_weight=0,
+        lexical_weight=0,
+        heading_weight=1,
+        substance_weight=0,
     )
     hits = only_heading.search("風險").hits
     assert hits[0].anchor == "risks" and hits[0].scores.fused == pytest.approx(1.0)

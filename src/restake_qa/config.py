@@ -93,7 +93,7 @@ class Settings:
         "Focus terms commoner than this (Zipf) never decide a refusal; between the two values an unused one refuses only with weak similarity.",
     )
     focus_soft_margin: float = _setting(
-        3.0,
+        1.5,
         "How far above 0 the similarity rule must sum for a question with a moderately informative unused term to be answered.",
     )
     version_scoring: str = _setting(

@@ -64,6 +64,8 @@ def decide(
     uncovered = [t for t in unused if t.noun]
     known = tuple(t.written or t.text for t in covered)
     reason = analysis.unanswerable
+    if analysis.not_a_question == "gibberish" and covered:
+        reason = ""  # no word of general English, but a word of the pages ("eigenpods?")
     if reason:
         return RefusalDecision(reason, tuple(t.written or t.text for t in uncovered), known)
     asked = [t for t in uncovered if t.in_question]
