@@ -25,6 +25,7 @@ from ..analysis import QuestionAnalysis
 from ..errors import ConfigError
 from ..retrieval import Hit, Retrieval, Retriever, relative
 from ..units import Unit
+from .labels import clean, header_words, item_named, label_in, mentioned
 
 #: What a candidate unit's score is made of: the model's similarity to the question (relative
 #: to the best unit), the question's words it holds (relative, absolute), whether it is the row
@@ -160,8 +161,8 @@ class Selector:
         out = np.zeros((len(self.units), len(UNIT_FEATURES)))
         for i, (u, c, lex) in enumerate(zip(self.units, unit_cos, overlap)):
             label = tools.normalize(u.label).replace(" ", "")
-            label_hit = (u.kind == "row" and _label_in(label, self.question_norm)) or (
-                u.kind == "item" and _item_named(label, self.question_norm)
+            label_hit = (u.kind == "row" and label_in(label, self.question_norm)) or (
+                u.kind == "item" and item_named(label, self.question_norm)
             )
             text_norm = tools.normalize(u.text)
             text_hit = any(t.text in text_norm for t in self.analysis.focus if len(t.text) >= 2)
@@ -314,8 +315,8 @@ class Selector:
                 continue
             headers = units[0].headers
             norm_headers = [tools.normalize(h).replace(" ", "") for h in headers]
-            mentioned = _mentioned(norm_headers, self.question_norm)
-            if len(mentioned) < 2 and (self.rank[units[0].key] != 0 or self.analysis.intent == "yes_no"):
+            named_sides = mentioned(norm_headers, self.question_norm)
+            if len(named_sides) < 2 and (self.rank[units[0].key] != 0 or self.analysis.intent == "yes_no"):
                 continue  # a yes/no question is a comparison only when it names both sides
             if self._asks_beside(units, norm_headers):
                 continue
@@ -361,7 +362,7 @@ class Selector:
             asked = [
                 j
                 for j, h in enumerate(headers)
-                if _header_words(h, tools) & set(self.result.evidence.get("content_tokens", []))
+                if header_words(h, tools) & set(self.result.evidence.get("content_tokens", []))
             ]
             table = [u for g_kind, g in self._groups() if g_kind == "steps" and g[0].key == units[0].key for u in g]
             if len(asked) != 1 and self.analysis.intent != "comparison":
@@ -374,13 +375,13 @@ class Selector:
                     asked = [ordered[0]]
             steps = sorted(units, key=lambda u: u.order)
             if len(asked) == 1 and asked[0] == column:
-                return Selection(self._still_to_do(steps), layout="steps", column=_clean(headers[column]))
+                return Selection(self._still_to_do(steps), layout="steps", column=clean(headers[column]))
             if len(asked) == 1:
                 continue
             # no column named: every column side by side
             lines = sorted({u.line for u in table})
             rows = [[u for u in table if u.line == line] for line in lines]
-            return Selection(table, layout="table", headers=headers, sides=tuple(_clean(h) for h in headers), rows=rows)
+            return Selection(table, layout="table", headers=headers, sides=tuple(clean(h) for h in headers), rows=rows)
         return None
 
     def _still_to_do(self, steps: list[Unit]) -> list[Unit]:
@@ -409,60 +410,3 @@ def parse_unit_weights(text: str) -> dict[str, float]:
         except ValueError:
             raise ConfigError(f"answer_unit_weights: {value!r} in {part!r} is not a number") from None
     return weights
-
-
-_LABEL_PARTS = re.compile(r"[（(「『“\"）)」』”]|或|\bor\b")
-
-
-def _label_in(label: str, question: str) -> bool:
-    """Whether the question names a row's label: the whole label, the label without a closing
-    者 (原生再質押 for 原生再質押者), or one of its parts (罰沒 in 「罰款（或「罰沒」）」)."""
-    parts = [label, *(p.strip() for p in _LABEL_PARTS.split(label))]
-    for part in parts:
-        if len(part) < 2:
-            continue
-        if part in question or (len(part) > 3 and part[-1] in "者人" and part[:-1] in question):
-            return True
-    return False
-
-
-_CATEGORY = re.compile(r"^(?P<name>[^（(]+)[（(](?P<kind>[^）)]+)[）)]$")
-_WHICH = ("哪些", "哪幾個", "哪几个", "哪個", "哪个", "什麼", "什么", "有啥", "which", "what")
-
-
-def _item_named(label: str, question: str) -> bool:
-    """Whether the question names a list item: its name (EigenLayer in 「EigenLayer (再質押平台)」),
-    or asks which ones of its kind there are (「有哪些再質押平台」, not 「再質押平台會提供什麼」)."""
-    m = _CATEGORY.match(label)
-    name, kind = (m["name"].strip(), m["kind"].strip()) if m else (label, "")
-    if len(name) >= 2 and name in question:
-        return True
-    return bool(kind) and any(f"{which}{kind}" in question for which in _WHICH)
-
-
-def _mentioned(headers: list[str], text: str) -> list[str]:
-    """The headers ``text`` names, a shorter one only outside the longer ones that hold it
-    (質押 in 「質押和再質押」 counts, the 質押 inside 再質押 does not)."""
-    out = []
-    for h in headers:
-        if not h:
-            continue
-        rest = text
-        for longer in headers:
-            if longer != h and h in longer:
-                rest = rest.replace(longer, " ")
-        if h in rest:
-            out.append(h)
-    return out
-
-
-def _clean(header: str) -> str:
-    """A header without its decorative emoji (🫡 初學者 → 初學者)."""
-    return re.sub(r"^[^\w\u4e00-\u9fff]+", "", header).strip()
-
-
-def _header_words(header: str, tools: object) -> set[str]:
-    from ..text import TextTools
-
-    assert isinstance(tools, TextTools)
-    return set(tools.lexical_tokens(_clean(header)))
