@@ -51,6 +51,17 @@ def test_asking_for_reading_examples(analyzer):
         assert not analyzer.analyze(question).resources, question
 
 
+def test_what_a_question_likens_its_subject_to_is_not_asked(analyzer, tools):
+    table = INTENTS["likeness"]
+    for question, other in zip(table["examples"], table["others"], strict=True):
+        focus = analyzer.analyze(question).focus
+        likened = [f for f in focus if f.text in tools.to_simplified(other).lower()]
+        assert likened and not any(f.in_question for f in likened), (question, focus)
+        assert any(f.in_question for f in focus)  # the subject still is
+    # a comparison that asks which is better asks about both
+    assert all(f.in_question for f in analyzer.analyze("EigenLayer 跟 Binance 哪個好").focus)
+
+
 def test_implied_words_examples(analyzer):
     for row in INTENTS["implied"]:
         for question in row["examples"]:

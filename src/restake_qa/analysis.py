@@ -192,6 +192,10 @@ class QuestionPatterns:
         self.resources = [self._compile(p, "zh-tw") for p in resources.get("zh", ())] + [
             self._compile(p, "en") for p in resources.get("en", ())
         ]
+        likeness = intents.get("likeness", {})
+        self.likeness = [self._compile(p, "zh-tw") for p in likeness.get("zh", ())] + [
+            self._compile(p, "en") for p in likeness.get("en", ())
+        ]
         self.fillers = frozenset(w.lower() for w in intents.get("fillers", {}).get("en", ()))
         self.implied: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
             (self._compile(entry["pattern"], "zh-tw"), tuple(entry["words"])) for entry in intents.get("implied", [])
@@ -346,11 +350,13 @@ class QuestionAnalyzer:
         cuts them (the glossary is its user dictionary), Latin words whole."""
         out: dict[str, FocusTerm] = {}
         for clause, original in clauses:
-            in_question = clause in asking
             spans = self._pattern_spans(clause, family)
+            likened = [m.span("other") for p in self.patterns.likeness for m in p.finditer(clause)]
             for word, start, tag in self._words(clause):
                 if any(a <= start < b for a, b in spans):
                     continue  # question scaffolding: 是什麼, 多少, how much…
+                # what the subject is likened to is said, not asked (「跟交易所那種一樣嗎」)
+                in_question = clause in asking and not any(a <= start < b for a, b in likened)
                 latin = not CJK.search(word)
                 if latin and (len(word) < 2 or not _LATIN_WORD.fullmatch(word) or word in self.patterns.fillers):
                     continue
