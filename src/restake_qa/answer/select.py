@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -218,13 +219,8 @@ class Selector:
     def _best(self) -> Selection:
         ranked = sorted(range(len(self.units)), key=lambda i: -self.scores[i])
         # a comparison table's rows, when the question asks about something beside them
-        tools = self.retriever.tools
         aside = {
-            id(u)
-            for kind, units in self._groups()
-            if kind == "comparison"
-            and self._asks_beside(units, [tools.normalize(h).replace(" ", "") for h in units[0].headers])
-            for u in units
+            id(u) for kind, units in self.groups if kind == "comparison" and self._asks_beside(units) for u in units
         }
         ranked = [i for i in ranked if id(self.units[i]) not in aside] or ranked
         if not ranked:
@@ -250,7 +246,8 @@ class Selector:
         videos = sorted((u for u in self.units if u.kind == "video"), key=lambda u: -self.score(u))
         return Selection(videos[:2]) if videos else None
 
-    def _groups(self) -> list[tuple[str, list[Unit]]]:
+    @cached_property
+    def groups(self) -> list[tuple[str, list[Unit]]]:
         """The tables and lists of the candidate sections: (kind, units)."""
         groups: dict[tuple[str, int, int], list[Unit]] = {}
         for u in self.units:
@@ -266,7 +263,7 @@ class Selector:
         plural = bool(_PLURAL.search(self.analysis.text.lower()))
         best_group: tuple[float, str, list[Unit]] | None = None
         top_hit = self.hit_of[max(self.units, key=self.score).key]
-        groups = self._groups()
+        groups = self.groups
         # a list where the best quotation is (its section or what continues it) comes first
         groups = [g for g in groups if self.hit_of[g[1][0].key] is top_hit] or groups
         for kind, units in groups:
@@ -306,19 +303,18 @@ class Selector:
         return Selection(units, layout="list", compact=len(units) > 3)
 
     def _comparison(self) -> Selection | None:
-        tools = self.retriever.tools
         named = [u for i, u in enumerate(self.units) if self.label_hit[i] and u.kind in ("row", "item")]
         if len(named) >= 2 and self.analysis.intent == "comparison":
             return Selection(named[:2])
-        for kind, units in self._groups():
+        for kind, units in self.groups:
             if kind != "comparison":
                 continue
             headers = units[0].headers
-            norm_headers = [tools.normalize(h).replace(" ", "") for h in headers]
+            norm_headers = self._norm_headers(units)
             named_sides = mentioned(norm_headers, self.question_norm)
             if len(named_sides) < 2 and (self.rank[units[0].key] != 0 or self.analysis.intent == "yes_no"):
                 continue  # a yes/no question is a comparison only when it names both sides
-            if self._asks_beside(units, norm_headers):
+            if self._asks_beside(units):
                 continue
             aspect = [u for u in units if self.score(u) >= max(self.score(x) for x in units) - 0.05]
             content = [
@@ -331,13 +327,18 @@ class Selector:
             return Selection(rows, layout="table", headers=headers, sides=tuple(headers), rows=[[u] for u in rows])
         return None
 
-    def _asks_beside(self, table: list[Unit], headers: list[str]) -> bool:
+    def _norm_headers(self, table: list[Unit]) -> list[str]:
+        """A table's headers in the question's matching form (Simplified, lower case, no spaces)."""
+        return [self.retriever.tools.normalize(h).replace(" ", "") for h in table[0].headers]
+
+    def _asks_beside(self, table: list[Unit]) -> bool:
         """Whether the question asks more about what other candidates hold than about what the
         table holds (IDF-weighted; 「质押者跑的软件和再质押者跑的软件有啥区别」: software is in no
         row of the staking-vs-restaking table, but in the definition of restaking)."""
-        retriever = self.retriever
+        retriever, headers = self.retriever, self._norm_headers(table)
+        in_table = {id(u) for u in table}
         rows = [retriever.unit_tokens(u) for u in table]
-        others = [retriever.unit_tokens(u) for u in self.units if u not in table]
+        others = [retriever.unit_tokens(u) for u in self.units if id(u) not in in_table]
         beside = held = 0.0  # IDF mass of the asked terms found beside the table / in it
         for term in self.analysis.focus:
             if not (term.in_question and term.noun and len(term.text) >= 2) or any(term.text in h for h in headers):
@@ -354,7 +355,7 @@ class Selector:
 
     def _steps(self) -> Selection | None:
         tools = self.retriever.tools
-        for kind, units in self._groups():
+        for kind, units in self.groups:
             if kind != "steps" or self.rank[units[0].key] != 0:
                 continue
             headers = units[0].headers
@@ -364,7 +365,7 @@ class Selector:
                 for j, h in enumerate(headers)
                 if header_words(h, tools) & set(self.result.evidence.get("content_tokens", []))
             ]
-            table = [u for g_kind, g in self._groups() if g_kind == "steps" and g[0].key == units[0].key for u in g]
+            table = [u for g_kind, g in self.groups if g_kind == "steps" and g[0].key == units[0].key for u in g]
             if len(asked) != 1 and self.analysis.intent != "comparison":
                 # no column named: the one whose steps match the question clearly better
                 strength = {
