@@ -62,6 +62,12 @@ def test_what_a_question_likens_its_subject_to_is_not_asked(analyzer, tools):
     assert all(f.in_question for f in analyzer.analyze("EigenLayer 跟 Binance 哪個好").focus)
 
 
+def test_audience_examples(analyzer):
+    for row in INTENTS["audience"]:
+        for question in row["examples"]:
+            assert set(row["words"]) <= set(analyzer.analyze(question).audience), question
+
+
 def test_implied_words_examples(analyzer):
     for row in INTENTS["implied"]:
         for question in row["examples"]:
@@ -181,3 +187,19 @@ def test_coverage_across_scripts_synonyms_stems_and_one_typo(retriever):
     glued = FocusTerm("品会", 3.5, False, True, left="质押", right="被销")
     assert retriever.vocabulary.covered(glued)
     assert not retriever.vocabulary.covered(FocusTerm("品会", 3.5, False, True))  # not without its context
+
+
+def test_words_for_the_page_itself_possessives_and_miscuts_are_not_focus_terms(analyzer):
+    # 「按頁面的說法」 names the page, not a subject; "vitalik's" is Vitalik; 出包被罰沒 cut as
+    # 出 / 包被 / 罰沒 leaves no noun 包被
+    assert "页面" not in [f.text for f in analyzer.analyze("按頁面的說法，營運者要做什麼？").focus]
+    assert "vitalik" in [f.text for f in analyzer.analyze("where can i read vitalik's post on restaking risks?").focus]
+    focus = [f.text for f in analyzer.analyze("假如其中有人在別家 AVS 出包被罰沒，我們這邊會發生什麼事？").focus]
+    assert not any(t.endswith("被") for t in focus), focus
+
+
+def test_a_question_clause_of_scaffolding_only_asks_about_what_was_said_before_it(retriever):
+    # 「具體流程要怎麼走？」 has no word of its own: Lido and restake, said before it, are what it asks about
+    result = retriever.search("同事說他是先丟 Lido、再拿去 restake，兩段式。我想小額照抄一次，具體流程要怎麼走？")
+    assert not result.refused, result.evidence
+    assert result.hits[0].anchor == "how-to-get-started-with-restaking"

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from restake_qa.analysis import INTENTS
 from restake_qa.evaluation import Question, Ranking, evaluate, format_report, load_questions, product_system
 from restake_qa.evaluation.answers import AnswerCase, FactMatcher, evaluate_answers, judge, load_answer_cases
 from restake_qa.evaluation.refusals import evaluate_refusals, load_refusal_cases
@@ -148,16 +149,7 @@ def test_question_sets_are_split_and_cover_every_language_intent_and_scope():
     assert len(cases) >= 150 and sum(c.split == "holdout" for c in cases) >= 60
     for lang in ("zh-tw", "zh-cn", "en"):
         for split in ("dev", "holdout"):
-            assert {c.intent for c in cases if c.lang == lang and c.split == split} == {
-                "definition",
-                "list",
-                "yes_no",
-                "comparison",
-                "how_to",
-                "reason",
-                "quantity",
-                "who",
-            }
+            assert {c.intent for c in cases if c.lang == lang and c.split == split} == set(INTENTS)
     refusals = load_refusal_cases(REFUSALS)
     out = [c for c in refusals if not c.in_scope]
     assert len(out) >= 80 and sum(c.scope == "near" for c in out) >= 40

@@ -65,3 +65,23 @@ def test_words_the_page_repeats_in_two_sections_are_quoted_once(retriever):
     answer = compose(retriever, "what does eigenlayer actually offer? the page shows a few cards, pods and stuff")
     texts = [item.text for item in answer.items]
     assert texts and len(texts) == len(set(texts))
+
+
+def test_a_what_happens_if_question_quotes_the_risk_that_follows(retriever):
+    # a consequence question asks about a risk: the slashing row, not the operators' row it names
+    misbehaves = compose(retriever, "what happens to my restaked ETH if an operator misbehaves?")
+    assert misbehaves.items[0].text.startswith("Penalties (or “slashing”)"), [i.text for i in misbehaves.items]
+    chain = compose(retriever, "同一筆 ETH 保了好幾個 AVS，其中一個出事會怎樣？")
+    assert chain.items[0].text.startswith("連鎖反應"), [i.text for i in chain.items]
+
+
+def test_steps_are_those_of_the_column_for_who_asks(retriever):
+    # never staked, or holding an LST and not wanting to run a node: the beginners' column
+    for question in (
+        "ETH 一直躺在硬件钱包里吃灰，从来没质押过。想玩再质押，第一步该干啥？",
+        "我在 US 读书，wallet 里有点 stETH，想 restake 但完全不想 run node。按 page 的说法应该怎么 set up？",
+    ):
+        answer = compose(retriever, question)
+        assert answer.layout == "steps" and "LST" in answer.items[0].text, (question, [i.text for i in answer.items])
+    solo = compose(retriever, "我自己跑驗證者，要怎麼開始再質押？")
+    assert solo.layout == "steps" and "驗證者" in solo.items[0].text and "LST" not in solo.items[0].text

@@ -46,3 +46,28 @@ def test_english_stem_meets_comparatives_and_adjectives_with_their_noun():
     assert stem("restaking") == stem("restaked") == stem("restake")
     assert stem("penalties") == stem("penalty") and stem("lsts") == "lst"
     assert stem("any") == "any" and stem("many") == "many"  # short words keep their -y
+
+
+def test_tools_share_one_loaded_dictionary_but_not_their_added_words(monkeypatch):
+    """jieba's dictionary is loaded once per process (every build and engine used to load it
+    again); each set of tools still adds its glossary words to a tokenizer of its own."""
+    import jieba
+
+    from restake_qa.analysis import QuestionAnalyzer
+    from restake_qa.text import Term, TextTools
+
+    TextTools()  # the dictionary is loaded by now, whatever ran before
+
+    def load_again(self, dictionary=None):
+        raise AssertionError("jieba's dictionary was loaded a second time")
+
+    monkeypatch.setattr(jieba.Tokenizer, "initialize", load_again)
+    with_word = TextTools([Term("霧燈節點", "fog node", (), "")])
+    without = TextTools()
+    word = with_word.normalize("霧燈節點")  # the tokenizers work on the Simplified form
+    assert word in with_word.tokenizer.FREQ and word not in without.tokenizer.FREQ
+    assert word in with_word.lexical_tokens("霧燈節點是什麼")
+    # the part-of-speech tagger reads the same tags without loading them again, and tags the
+    # tools' own words with the tools' tokenizer
+    tags = dict(QuestionAnalyzer(with_word)._pos.lcut(word + "是什么"))
+    assert word in tags and tags["是"] == "v"

@@ -26,16 +26,20 @@ from functools import lru_cache
 from pathlib import Path
 
 from .memo import Memo
-from .text import CJK, TextTools, detect_language
+from .text import CJK, TextTools, detect_language, jieba_pos_tokenizer
 
 DATA = Path(__file__).parent / "data"
-INTENTS = ("definition", "list", "yes_no", "comparison", "how_to", "reason", "quantity", "who")
+INTENTS = ("definition", "list", "yes_no", "comparison", "how_to", "reason", "quantity", "who", "consequence")
 
 _LATIN_WORD = re.compile(r"(?<![a-z0-9])[a-z][a-z0-9]*(?:[.'’+-][a-z0-9]+)*", re.IGNORECASE)
 _CLAUSE = re.compile(r"[，,。；;！!？?\n…]+|(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])|\s+-\s+")
 #: English words that are not nouns by their ending (ideally, swapped): a Latin word has no
 #: part-of-speech tag, so every other one counts as a noun.
 _NOT_A_NOUN = re.compile(r"[a-z]{3,}(ly|ed)$")
+#: A Chinese "word" a passive or disposal marker ends is jieba cutting a phrase wrong (出包被罰沒 →
+#: 出 / 包被 / 罰沒): no noun ends in 被, 把 or 給.
+_MISCUT = re.compile(r"^[\u4e00-\u9fff]+[被把给]$")
+_POSSESSIVE = re.compile(r"['’]s$")
 _QUESTION_END = re.compile(r"[?？]|[嗎吗呢嘛吧]\s*$")
 _SPACES = re.compile(r"\s+")
 
@@ -113,6 +117,7 @@ class QuestionAnalysis:
     legal: str = ""  # "" or the matched pattern: a legal or regulatory question
     asking: str = ""  # the clauses that ask, as written ("" when every clause asks)
     implied: tuple[str, ...] = ()  # page words the way of asking implies (an ETH amount → 最低)
+    audience: tuple[str, ...] = ()  # header words of the steps column for who asks (新手 → 初學者)
     resources: bool = False  # asks for something to read or watch (an article, a video, a dashboard)
 
     @property
@@ -196,9 +201,18 @@ class QuestionPatterns:
         self.likeness = [self._compile(p, "zh-tw") for p in likeness.get("zh", ())] + [
             self._compile(p, "en") for p in likeness.get("en", ())
         ]
-        self.fillers = frozenset(w.lower() for w in intents.get("fillers", {}).get("en", ()))
+        fillers = intents.get("fillers", {})
+        self.fillers = frozenset(w.lower() for w in fillers.get("en", ())) | frozenset(
+            tools.normalize(w) for w in fillers.get("zh", ())
+        )
         self.implied: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
             (self._compile(entry["pattern"], "zh-tw"), tuple(entry["words"])) for entry in intents.get("implied", [])
+        ]
+        self.intent_words: dict[str, tuple[str, ...]] = {
+            intent: tuple(words) for intent, words in intents.get("intent_words", {}).items()
+        }
+        self.audience: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
+            (self._compile(entry["pattern"], "zh-tw"), tuple(entry["words"])) for entry in intents.get("audience", [])
         ]
         live = refusals["live_data"]
         self.live_markers = {
@@ -244,11 +258,9 @@ class QuestionAnalyzer:
     """Analyses questions with one configured :class:`TextTools` and pattern tables."""
 
     def __init__(self, tools: TextTools, patterns: QuestionPatterns | None = None) -> None:
-        import jieba.posseg
-
         self.tools = tools
         self.patterns = patterns or QuestionPatterns(tools)
-        self._pos = jieba.posseg.POSTokenizer(tools.tokenizer)
+        self._pos = jieba_pos_tokenizer(tools.tokenizer)
         # an analysis is a pure function of the text: section titles (analysed for every
         # answer) and repeated questions are analysed once
         self._memo: Memo[QuestionAnalysis] = Memo(4096)
@@ -262,11 +274,11 @@ class QuestionAnalyzer:
         # one matching form: Simplified script, lower case (patterns were converted alike)
         norm = self.tools.to_simplified(text).lower()
         family = "en" if language == "en" else "zh"
-        intent, rule = self._intent(norm, family)
         # clauses of the matching form, with the same stretch of the original (same offsets:
         # NFKC'd text and its Simplified form have the same length) to see capitals
         pairs = _clauses(norm, text if len(text) == len(norm) else norm)
         clauses = [c for c, _ in pairs]
+        intent, rule = self._intent(norm, family)
         asking = self._asking(norm, clauses, family) or clauses
         focus = tuple(self._focus(pairs, set(asking), family))
         # 「聽說 EigenLayer 最近被駭了，是真的嗎？」: the asking clause only asks for confirmation,
@@ -285,7 +297,15 @@ class QuestionAnalyzer:
             prediction=next((p.pattern for c in asking for p in self.patterns.prediction[family] if p.search(c)), ""),
             legal=next((p.pattern for c in asking for p in self.patterns.legal[family] if p.search(c)), ""),
             asking="，".join(o for c, o in pairs if c in asking) if len(asking) < len(clauses) else "",
-            implied=tuple(dict.fromkeys(w for p, words in self.patterns.implied if p.search(norm) for w in words)),
+            implied=tuple(
+                dict.fromkeys(
+                    [
+                        *(w for p, words in self.patterns.implied if p.search(norm) for w in words),
+                        *self.patterns.intent_words.get(intent, ()),
+                    ]
+                )
+            ),
+            audience=tuple(dict.fromkeys(w for p, words in self.patterns.audience if p.search(norm) for w in words)),
             resources=any(p.search(norm) for p in self.patterns.resources),
         )
 
@@ -365,12 +385,16 @@ class QuestionAnalyzer:
                     continue  # function words: the, is, 的, 是, 我
                 if not latin and tag not in NOUN_TAGS and z >= 4.0:
                     continue  # common verbs and adverbs say how, not what: 請問, 到底, 一下, 直接
+                if not latin and (word in self.patterns.fillers or _MISCUT.search(word)):
+                    continue
                 written = original[start : start + len(word)]
                 if latin:
                     # a capital names something, except an English sentence's first word
                     sentence_start = family == "en" and start == 0 and written[1:] == written[1:].lower()
                     capital = written != written.lower() and not sentence_start
-                    shouted = written.isupper() and z >= 4.0  # RISK is emphasis; AVS, LST are names
+                    # RISK is emphasis; AVS, LST are names — and in Chinese so is a capitalised word
+                    # that is not plain English (「TON 链上」)
+                    shouted = written.isupper() and z >= (4.0 if family == "en" else 4.5)
                     name = (capital and not shouted) or any(c.isdigit() for c in word)
                 else:
                     name = False  # jieba's name tags mark common words too (东西, 普通); rarity decides
@@ -393,7 +417,8 @@ class QuestionAnalyzer:
     def _words(self, clause: str) -> list[tuple[str, int, str]]:
         """``(word, start, part-of-speech tag)`` of a clause: Latin words whole (don't, ether.fi),
         Chinese words as jieba cuts them (the glossary is its user dictionary)."""
-        words = [(m.group(0), m.start(), "eng") for m in _LATIN_WORD.finditer(clause)]
+        # a possessive is its noun (vitalik's → vitalik)
+        words = [(_POSSESSIVE.sub("", m.group(0)), m.start(), "eng") for m in _LATIN_WORD.finditer(clause)]
         latin = {i for m in _LATIN_WORD.finditer(clause) for i in range(m.start(), m.end())}
         start = 0
         for pair in self._pos.cut(clause, HMM=True):

@@ -81,7 +81,9 @@ def decide(
     soft = [t for t in asked if strictness(t, settings) == "soft"]
     if soft and confidence < settings.focus_soft_margin:
         return RefusalDecision("not_covered", tuple(t.written or t.text for t in soft), known)
-    matched = any(t.in_question for t in covered)
+    # (a question clause of scaffolding only — 「具體流程要怎麼走？」 — asks about what was said before it)
+    scaffolding_only = not any(t.in_question for t in analysis.focus)
+    matched = any(t.in_question or (scaffolding_only and t.content) for t in covered)
     # a weak match with a noun the pages never use in a clause that asks ("Who founded Lido?":
     # founded), or with nothing of the question on the pages at all
     unmatched_ask = any(t.in_question and t.noun for t in unused)

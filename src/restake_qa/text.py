@@ -8,6 +8,7 @@ it rather than living in module globals.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import re
 import threading
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jieba
+import jieba.posseg
 import opencc
 
 from .errors import CorpusError
@@ -165,6 +167,36 @@ def _english_pattern(phrase: str) -> re.Pattern[str]:
     return re.compile(rf"(?<![a-z0-9]){body}(?![a-z0-9])")
 
 
+@functools.cache
+def _jieba_dictionary() -> tuple[dict[str, int], int]:
+    """jieba's default prefix dictionary and its total, loaded once per process (about a second:
+    every build and every engine used to load it again). Never changed: each tokenizer gets a copy."""
+    base = jieba.Tokenizer()
+    base.initialize()
+    return base.FREQ, base.total
+
+
+def jieba_tokenizer() -> jieba.Tokenizer:
+    """A ready jieba tokenizer of its own (its words can be added to without touching another's),
+    made from the process's one loaded dictionary: a copy of a dict, not a second load."""
+    freq, total = _jieba_dictionary()
+    tokenizer = jieba.Tokenizer()
+    tokenizer.FREQ, tokenizer.total, tokenizer.initialized = dict(freq), total, True
+    return tokenizer
+
+
+@functools.cache
+def _jieba_word_tags() -> dict[str, str]:
+    return dict(jieba.posseg.POSTokenizer(jieba.Tokenizer()).word_tag_tab)
+
+
+def jieba_pos_tokenizer(tokenizer: jieba.Tokenizer) -> jieba.posseg.POSTokenizer:
+    """jieba's part-of-speech tagger over ``tokenizer``, its word tags read once per process."""
+    pos = jieba.posseg.POSTokenizer.__new__(jieba.posseg.POSTokenizer)
+    pos.tokenizer, pos.word_tag_tab = tokenizer, dict(_jieba_word_tags())
+    return pos
+
+
 class TextTools:
     """Script conversion, jieba tokenisation and glossary look-ups, configured once."""
 
@@ -180,8 +212,7 @@ class TextTools:
         self._traditional: Memo[str] = Memo()
         self._lexical: Memo[tuple[str, ...]] = Memo()
         self._expansions: Memo[tuple[tuple[str, str], ...]] = Memo(4096)
-        self.tokenizer = jieba.Tokenizer()
-        self.tokenizer.initialize()
+        self.tokenizer = jieba_tokenizer()
         for term in self.glossary:
             for word in {term.term, *term.aliases}:
                 norm = self.normalize(word)

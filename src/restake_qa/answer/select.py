@@ -61,6 +61,11 @@ _CUES = {
         r"因為|因为|所以|好處|好处|作為回報|作为回报|回報|回报|以便|而不用|而不是|而不必|不需要|不必|獲益|获益|"
         r"because|so that|in return|benefit|instead|so they|this way"
     ),
+    # what follows from something: the risks' "if …, … could be slashed / lower the security"
+    "consequence": re.compile(
+        r"如果|若|可能|導致|导致|罰沒|罚没|銷毀|销毁|失去|損失|损失|降低|影響|影响|無法|无法|"
+        r"\bif\b|could|\bmay\b|\blose|slashed|destroyed|lower|impact|affect"
+    ),
     "quantity": re.compile(
         r"\d|多少|數千|数千|數百萬|数百万|分鐘|分钟|時間|时间|等待|利率|不同|取決|取决|最低|"
         r"minutes?|thousands|millions|rates?|wait|depends|minimum"
@@ -79,7 +84,7 @@ _PLURAL = re.compile(
     r"parties|players|roles|entities|involved|\blist\b|all the|what are the|which are|kinds of|types of"
 )
 _STEPS = re.compile(
-    r"步驟|步骤|流程|steps?\b|how (do|can|to|should) i (start|begin|get started|restake)|怎麼開始|怎么开始|咋开始|開始|开始|get started"
+    r"步驟|步骤|第一步|流程|steps?\b|first thing|how (do|can|to|should) i (start|begin|get started|restake)|怎麼開始|怎么开始|咋开始|開始|开始|get started"
 )
 #: The asker has done part of it and asks what comes next (「拿到 stETH 了，接下來要怎麼再質押？」).
 _NEXT = re.compile(r"接下來|接下来|下一步|然後呢|然后呢|之後呢|之后呢|\bnext\b|\bthen what\b|\bafter that\b")
@@ -227,7 +232,7 @@ class Selector:
             return Selection([])
         first = ranked[0]
         picked = [first]
-        limit = 2 if self.analysis.intent in ("definition", "who", "yes_no") else MAX_TEXT_ITEMS
+        limit = 2 if self.analysis.intent in ("definition", "who", "yes_no", "consequence") else MAX_TEXT_ITEMS
         for i in ranked[1:]:
             if len(picked) >= limit:
                 break
@@ -360,11 +365,10 @@ class Selector:
                 continue
             headers = units[0].headers
             column = units[0].column
-            asked = [
-                j
-                for j, h in enumerate(headers)
-                if header_words(h, tools) & set(self.result.evidence.get("content_tokens", []))
-            ]
+            # the column the question names, or the one for who asks (「完全不想 run node」: beginners)
+            said = set(self.result.evidence.get("content_tokens", []))
+            said |= set(tools.lexical_tokens(" ".join(self.analysis.audience)))
+            asked = [j for j, h in enumerate(headers) if header_words(h, tools) & said]
             table = [u for g_kind, g in self.groups if g_kind == "steps" and g[0].key == units[0].key for u in g]
             if len(asked) != 1 and self.analysis.intent != "comparison":
                 # no column named: the one whose steps match the question clearly better

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..analysis import INTENTS
 from .questions import rates_by_language
 
-INTENTS = ("definition", "list", "yes_no", "comparison", "how_to", "reason", "quantity", "who")
 SPLITS = ("dev", "holdout")
 _IGNORED = re.compile(r"[\s「」『』“”‘’\"'（）()《》〈〉\[\]【】*_`]+")
 
