@@ -203,3 +203,13 @@ def test_a_question_clause_of_scaffolding_only_asks_about_what_was_said_before_i
     result = retriever.search("同事說他是先丟 Lido、再拿去 restake，兩段式。我想小額照抄一次，具體流程要怎麼走？")
     assert not result.refused, result.evidence
     assert result.hits[0].anchor == "how-to-get-started-with-restaking"
+
+
+def test_a_rare_word_that_is_no_name_does_not_refuse_a_question_that_matches_the_page_well(retriever):
+    # 馅饼 (an idiom) is rare and not on the page, but the rest is the page's own question
+    idiom = retriever.search("凭啥再质押能多拿一份奖励？天上不会掉馅饼吧，这钱到底是为啥给我的")
+    assert not idiom.refused, idiom.evidence
+    assert idiom.evidence["confidence"] >= retriever.settings.focus_strict_margin
+    # a question matching less well is still refused on such a word (幣安 is no Latin name)
+    exchange = retriever.search("幣安上面可以直接做 ETH 再質押嗎？")
+    assert exchange.refused and exchange.evidence["uncovered"] == ["幣安"], exchange.evidence

@@ -96,6 +96,10 @@ class Settings:
         1.5,
         "How far above 0 the similarity rule must sum for a question with a moderately informative unused term to be answered.",
     )
+    focus_strict_margin: float = _setting(
+        4.0,
+        "A rare word that is not a name refuses on its own only when the similarity rule sums below this; above it the question matches the page too well for one unknown word (an idiom, slang) to say it is about something else.",
+    )
     version_scoring: str = _setting(
         "feature_max",
         "How a section's language versions combine into its score: feature_max (each feature's best version), max (the best version's fused score) or own (the asker's version only); see retrieval.py.",

@@ -76,6 +76,9 @@ def decide(
         # an amount of something the pages never mention (「要花多少手續費」) is not on them either
         # (Chinese nouns only: every Latin word counts as a noun, "figure", "roughly" too)
         strict += [t for t in asked if t not in strict and not t.latin and strictness(t, settings) in ("soft", "weak")]
+    if confidence >= settings.focus_strict_margin:
+        # (「凭啥再质押能多拿一份奖励？天上不会掉馅饼吧」: 馅饼 is rare, but the rest is the page's question)
+        strict = [t for t in strict if t.name or t.zipf == 0]
     if strict:
         return RefusalDecision("not_covered", tuple(t.written or t.text for t in strict), known)
     soft = [t for t in asked if strictness(t, settings) == "soft"]
