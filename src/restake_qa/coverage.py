@@ -110,9 +110,12 @@ class Coverage:
         return zipf(first, "zh") >= 5.5 and len(tail + right) >= 3 and (tail + right) in self._text
 
     def _one_typo(self, word: str) -> bool:
-        """A page word is one letter away: a letter missing, one too many, or one replaced."""
+        """A page word is one letter away: a letter missing, one too many, one replaced, or two
+        neighbours swapped (platfroms → platforms)."""
         if word in self._latin_deletes:
             return True  # the question missed a letter
+        if any(word[:i] + word[i + 1] + word[i] + word[i + 2 :] in self._latin for i in range(len(word) - 1)):
+            return True
         for i in range(len(word)):
             shorter = word[:i] + word[i + 1 :]
             if shorter in self._latin or i in self._latin_deletes.get(shorter, ()):
