@@ -85,3 +85,12 @@ def test_steps_are_those_of_the_column_for_who_asks(retriever):
         assert answer.layout == "steps" and "LST" in answer.items[0].text, (question, [i.text for i in answer.items])
     solo = compose(retriever, "我自己跑驗證者，要怎麼開始再質押？")
     assert solo.layout == "steps" and "驗證者" in solo.items[0].text and "LST" not in solo.items[0].text
+
+
+def test_how_a_party_does_something_is_its_row_and_how_restaking_works_is_the_list_of_parties(retriever):
+    # the section titled 「再質押如何運作？」 explains restaking by its list of parties …
+    works = compose(retriever, "how does restaking work?")
+    assert works.layout == "list" and len(works.items) >= 5
+    # … but how an AVS finds operators is one party's row, not every row naming a party
+    finding = compose(retriever, "AVS 是怎么找到运营商和质押者的")
+    assert finding.layout == "text" and len(finding.items) <= 2, [i.text for i in finding.items]

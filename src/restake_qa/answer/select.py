@@ -277,7 +277,13 @@ class Selector:
             named = sum(self.label_hit[self._index(u)] for u in units)
             if named == 1 and (not plural or self.analysis.intent == "who"):
                 continue  # the question names one row (「哪些人算是原生再質押者」): that row answers it (see _best)
-            explains_how = self.analysis.intent == "how_to" and self.heading_match.get(units[0].key, False)
+            explains_how = (
+                self.analysis.intent == "how_to"
+                and self.heading_match.get(units[0].key, False)
+                and self._asks_only_title(units[0].key)
+            )
+            if self.analysis.intent == "how_to" and not explains_how:
+                continue  # how to do something is one row, not every row that names a party of it
             if named == 0 and not plural and self.analysis.intent != "list" and not explains_how:
                 continue  # (「再質押是怎麼運作的」: the section titled so explains it by its list of actors)
             strength = max(self.score(u) for u in units) + 0.15 * (self.rank[units[0].key] == 0) + 0.1 * named
@@ -331,6 +337,13 @@ class Selector:
                 return Selection(sorted(rows, key=lambda u: -self.score(u))[:2])
             return Selection(rows, layout="table", headers=headers, sides=tuple(headers), rows=[[u] for u in rows])
         return None
+
+    def _asks_only_title(self, key: str) -> bool:
+        """Whether every noun the question asks about is in the section's title: 「再質押是怎麼運作
+        的」 asks what the section titled so explains, 「AVS 是怎么找到运营商和质押者的」 asks more."""
+        tools = self.retriever.tools
+        title = set(tools.lexical_tokens(self.retriever.section(key).title))
+        return all(set(tools.lexical_tokens(t.text)) <= title for t in self.analysis.focus if t.in_question and t.noun)
 
     def _norm_headers(self, table: list[Unit]) -> list[str]:
         """A table's headers in the question's matching form (Simplified, lower case, no spaces)."""
