@@ -215,3 +215,14 @@ def test_a_rare_word_that_is_no_name_does_not_refuse_a_question_that_matches_the
     # a question matching less well is still refused on such a word (幣安 is no Latin name)
     exchange = retriever.search("幣安上面可以直接做 ETH 再質押嗎？")
     assert exchange.refused and exchange.evidence["uncovered"] == ["幣安"], exchange.evidence
+
+
+def test_cantonese_function_words_and_words_about_the_asking_are_not_focus_terms(analyzer):
+    # Hong Kong forums write Cantonese in Traditional characters: 係咩嚟㗎 asks, it names nothing
+    focus = [f.text for f in analyzer.analyze("restake 係咩嚟㗎？同普通 stake 有咩分別").focus]
+    assert focus and not any(set(t) & set("㗎咩嚟系") for t in focus), focus
+    assert analyzer.analyze("restake 係咩嚟㗎？同普通 stake 有咩分別").intent == "comparison"
+    # why the asker asks (a quiz to set, the page in Chinese) is not what it asks about
+    quiz = [f.text for f in analyzer.analyze("要出小考題：頁面裡舉了幾種 AVS 的例子？").focus]
+    assert "考题" not in quiz and "小考题" not in quiz and "avs" in quiz
+    assert "中文" not in [f.text for f in analyzer.analyze("unbonding period 在中文 page 里叫啥？").focus]

@@ -205,6 +205,7 @@ class QuestionPatterns:
         self.fillers = frozenset(w.lower() for w in fillers.get("en", ())) | frozenset(
             tools.normalize(w) for w in fillers.get("zh", ())
         )
+        self.filler_characters = frozenset(tools.normalize(fillers.get("zh_characters", "")))
         self.implied: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
             (self._compile(entry["pattern"], "zh-tw"), tuple(entry["words"])) for entry in intents.get("implied", [])
         ]
@@ -385,7 +386,9 @@ class QuestionAnalyzer:
                     continue  # function words: the, is, 的, 是, 我
                 if not latin and tag not in NOUN_TAGS and z >= 4.0:
                     continue  # common verbs and adverbs say how, not what: 請問, 到底, 一下, 直接
-                if not latin and (word in self.patterns.fillers or _MISCUT.search(word)):
+                if not latin and (
+                    word in self.patterns.fillers or _MISCUT.search(word) or set(word) <= self.patterns.filler_characters
+                ):
                     continue
                 written = original[start : start + len(word)]
                 if latin:
