@@ -387,7 +387,9 @@ class QuestionAnalyzer:
                 if not latin and tag not in NOUN_TAGS and z >= 4.0:
                     continue  # common verbs and adverbs say how, not what: 請問, 到底, 一下, 直接
                 if not latin and (
-                    word in self.patterns.fillers or _MISCUT.search(word) or set(word) <= self.patterns.filler_characters
+                    word in self.patterns.fillers
+                    or _MISCUT.search(word)
+                    or set(word) <= self.patterns.filler_characters
                 ):
                     continue
                 written = original[start : start + len(word)]
