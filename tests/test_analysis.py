@@ -226,3 +226,17 @@ def test_cantonese_function_words_and_words_about_the_asking_are_not_focus_terms
     quiz = [f.text for f in analyzer.analyze("要出小考題：頁面裡舉了幾種 AVS 的例子？").focus]
     assert "考题" not in quiz and "小考题" not in quiz and "avs" in quiz
     assert "中文" not in [f.text for f in analyzer.analyze("unbonding period 在中文 page 里叫啥？").focus]
+
+
+def test_an_english_statement_before_the_question_is_context_and_a_classifier_is_no_part_of_a_noun(analyzer):
+    # "lost a chunk on FTX so i want to keep it simple." tells; the question is what follows it
+    focus = {
+        f.text: f
+        for f in analyzer.analyze(
+            "lost a chunk on FTX so i want to keep it simple. what's the difference between an LST and an LRT?"
+        ).focus
+    }
+    assert not focus["ftx"].in_question and focus["lrt"].in_question
+    # 这条路 is 这 / 条 / 路 (jieba cut 这 / 条路): no noun 条路
+    terms = [f.text for f in analyzer.analyze("儿子说走新手路线就行。这条路具体是哪几步？").focus]
+    assert "条路" not in terms, terms

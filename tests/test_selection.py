@@ -94,3 +94,10 @@ def test_how_a_party_does_something_is_its_row_and_how_restaking_works_is_the_li
     # … but how an AVS finds operators is one party's row, not every row naming a party
     finding = compose(retriever, "AVS 是怎么找到运营商和质押者的")
     assert finding.layout == "text" and len(finding.items) <= 2, [i.text for i in finding.items]
+
+
+def test_a_checklist_of_a_path_is_its_steps_in_full(retriever):
+    answer = compose(
+        retriever, "32 ETH, running my own validator. give me the advanced-user path as a checklist, no fluff"
+    )
+    assert answer.layout == "steps" and [i.text[:2] for i in answer.items] == ["1.", "2.", "3."]

@@ -32,13 +32,15 @@ DATA = Path(__file__).parent / "data"
 INTENTS = ("definition", "list", "yes_no", "comparison", "how_to", "reason", "quantity", "who", "consequence")
 
 _LATIN_WORD = re.compile(r"(?<![a-z0-9])[a-z][a-z0-9]*(?:[.'’+-][a-z0-9]+)*", re.IGNORECASE)
-_CLAUSE = re.compile(r"[，,。；;！!？?\n…]+|(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])|\s+-\s+")
+_CLAUSE = re.compile(r"[，,。；;！!？?\n…]+|(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])|\s+-\s+|(?<!vs)(?<!etc)(?<!e\.g)\.\s+")
 #: English words that are not nouns by their ending (ideally, swapped): a Latin word has no
 #: part-of-speech tag, so every other one counts as a noun.
 _NOT_A_NOUN = re.compile(r"[a-z]{3,}(ly|ed)$")
 #: A Chinese "word" a passive or disposal marker ends is jieba cutting a phrase wrong (出包被罰沒 →
 #: 出 / 包被 / 罰沒): no noun ends in 被, 把 or 給.
 _MISCUT = re.compile(r"^[\u4e00-\u9fff]+[被把给]$")
+#: A demonstrative and the classifier after it (这条, 那个, 每间): the classifier is no part of the noun.
+_CLASSIFIED = re.compile(r"[这那哪每][个条张间种项位家篇支只台件笔份]")
 _POSSESSIVE = re.compile(r"['’]s$")
 _QUESTION_END = re.compile(r"[?？]|[嗎吗呢嘛吧]\s*$")
 _SPACES = re.compile(r"\s+")
@@ -379,6 +381,11 @@ class QuestionAnalyzer:
                 # what the subject is likened to is said, not asked (「跟交易所那種一樣嗎」)
                 in_question = clause in asking and not any(a <= start < b for a, b in likened)
                 latin = not CJK.search(word)
+                if not latin and _CLASSIFIED.match(clause[max(0, start - 1) : start + 1]):
+                    # 这 / 条路: jieba glued the classifier after a demonstrative to the noun
+                    word, start = word[1:], start + 1
+                    if len(word) < 2:
+                        continue
                 if latin and (len(word) < 2 or not _LATIN_WORD.fullmatch(word) or word in self.patterns.fillers):
                     continue
                 z = zipf(word, "en" if latin else "zh")
