@@ -32,7 +32,9 @@ DATA = Path(__file__).parent / "data"
 INTENTS = ("definition", "list", "yes_no", "comparison", "how_to", "reason", "quantity", "who", "consequence")
 
 _LATIN_WORD = re.compile(r"(?<![a-z0-9])[a-z][a-z0-9]*(?:[.'’+-][a-z0-9]+)*", re.IGNORECASE)
-_CLAUSE = re.compile(r"[，,。；;！!？?\n…]+|(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])|\s+-\s+|(?<!vs)(?<!etc)(?<!e\.g)\.\s+")
+_CLAUSE = re.compile(
+    r"[，,。；;！!？?\n…]+|(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])|\s+-\s+|(?<!vs)(?<!etc)(?<!e\.g)\.\s+"
+)
 #: English words that are not nouns by their ending (ideally, swapped): a Latin word has no
 #: part-of-speech tag, so every other one counts as a noun.
 _NOT_A_NOUN = re.compile(r"[a-z]{3,}(ly|ed)$")
