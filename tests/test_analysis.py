@@ -240,3 +240,12 @@ def test_an_english_statement_before_the_question_is_context_and_a_classifier_is
     # 这条路 is 这 / 条 / 路 (jieba cut 这 / 条路): no noun 条路
     terms = [f.text for f in analyzer.analyze("儿子说走新手路线就行。这条路具体是哪几步？").focus]
     assert "条路" not in terms, terms
+
+
+def test_common_characters_run_together_are_function_words_not_a_noun(analyzer):
+    # jieba keeps 都還沒 (all / still / not) as one "word"; each character is among the commonest
+    terms = [
+        f.text for f in analyzer.analyze("老實說我連一般質押都還沒搞懂就想衝 restake，有沒有哪裡可以先補基礎？").focus
+    ]
+    assert "都还没" not in terms, terms
+    assert "一共" not in [f.text for f in analyzer.analyze("页面上一共有哪几个视频？").focus]
