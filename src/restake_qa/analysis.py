@@ -399,6 +399,8 @@ class QuestionAnalyzer:
                     word in self.patterns.fillers
                     or _MISCUT.search(word)
                     or set(word) <= self.patterns.filler_characters
+                    # 都还没, 问下我: the commonest characters run together are function words
+                    or (len(word) >= 3 and all(zipf(c, "zh") >= 5.5 for c in word))
                 ):
                     continue
                 written = original[start : start + len(word)]
