@@ -7,7 +7,8 @@ import tomllib
 
 import pytest
 
-from restake_qa.analysis import DATA, QuestionAnalyzer, normalize_question
+from restake_qa.analysis import QuestionAnalyzer, normalize_question
+from restake_qa.question_patterns import DATA
 
 INTENTS = tomllib.loads((DATA / "intents.toml").read_text("utf-8"))
 REFUSALS = tomllib.loads((DATA / "not_answerable.toml").read_text("utf-8"))

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from restake_qa.analysis import INTENTS
 from restake_qa.evaluation import Question, Ranking, evaluate, format_report, load_questions, product_system
 from restake_qa.evaluation.answers import AnswerCase, FactMatcher, evaluate_answers, judge, load_answer_cases
 from restake_qa.evaluation.refusals import evaluate_refusals, load_refusal_cases
 from restake_qa.evaluation.tuning import FeatureSet, fit_refusal_rule, tune_weights
+from restake_qa.question_patterns import INTENTS
 from restake_qa.retrieval import FEATURES, REFUSAL_INPUTS
 
 from helpers import QUESTIONS, ROOT

@@ -3,8 +3,9 @@ by retrieval, refusal and answer selection.
 
 * the question normalised (full-width Latin and digits to ASCII, spaces collapsed), its
   language and script;
-* its **intent** — definition, list, yes_no, comparison, how_to, reason, quantity, who (or
-  ``other``) — from one table of patterns per language (``data/intents.toml``);
+* its **intent** — definition, list, yes_no, comparison, how_to, reason, quantity, who,
+  consequence (or ``other``) — from one table of patterns per language (``data/intents.toml``,
+  compiled by :mod:`restake_qa.question_patterns`);
 * its **focus terms**: the words of its question clauses that carry information (glossary
   terms, names, English words inside Chinese, informative nouns), each with its background
   frequency (wordfreq's Zipf scale: 7 for "the"/「的」, under 3 for rare words; 0 = unknown);
@@ -19,17 +20,13 @@ knows the indexed pages.
 from __future__ import annotations
 
 import re
-import tomllib
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 from .memo import Memo
+from .question_patterns import QuestionPatterns
 from .text import CJK, TextTools, detect_language, jieba_pos_tokenizer
-
-DATA = Path(__file__).parent / "data"
-INTENTS = ("definition", "list", "yes_no", "comparison", "how_to", "reason", "quantity", "who", "consequence")
 
 _LATIN_WORD = re.compile(r"(?<![a-z0-9])[a-z][a-z0-9]*(?:[.'’+-][a-z0-9]+)*", re.IGNORECASE)
 _CLAUSE = re.compile(
@@ -169,93 +166,6 @@ def _zipf(word: str, language: str) -> float:
     from wordfreq import zipf_frequency
 
     return float(zipf_frequency(word, language))
-
-
-# patterns -------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Rule:
-    intent: str
-    pattern: re.Pattern[str]
-    source: str
-
-
-class QuestionPatterns:
-    """The compiled pattern tables of ``data/intents.toml`` and ``data/not_answerable.toml``."""
-
-    def __init__(self, tools: TextTools, intents: dict | None = None, refusals: dict | None = None) -> None:
-        intents = intents if intents is not None else _load_toml("intents.toml")
-        refusals = refusals if refusals is not None else _load_toml("not_answerable.toml")
-        self.tools = tools
-        self.priority: tuple[str, ...] = tuple(intents["priority"])
-        unknown = set(self.priority) - set(INTENTS)
-        if unknown:
-            raise ValueError(f"intents.toml: unknown intents in priority: {sorted(unknown)}")
-        self.rules: dict[str, list[_Rule]] = {"zh": [], "en": []}
-        for language in ("zh-tw", "zh-cn", "en"):
-            for entry in intents.get(language, []):
-                for pattern in entry["patterns"]:
-                    self.rules["en" if language == "en" else "zh"].append(
-                        _Rule(entry["intent"], self._compile(pattern, language), pattern)
-                    )
-        resources = intents.get("resources", {})
-        self.resources = [self._compile(p, "zh-tw") for p in resources.get("zh", ())] + [
-            self._compile(p, "en") for p in resources.get("en", ())
-        ]
-        likeness = intents.get("likeness", {})
-        self.likeness = [self._compile(p, "zh-tw") for p in likeness.get("zh", ())] + [
-            self._compile(p, "en") for p in likeness.get("en", ())
-        ]
-        fillers = intents.get("fillers", {})
-        self.fillers = frozenset(w.lower() for w in fillers.get("en", ())) | frozenset(
-            tools.normalize(w) for w in fillers.get("zh", ())
-        )
-        self.filler_characters = frozenset(tools.normalize(fillers.get("zh_characters", "")))
-        self.implied: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
-            (self._compile(entry["pattern"], "zh-tw"), tuple(entry["words"])) for entry in intents.get("implied", [])
-        ]
-        self.intent_words: dict[str, tuple[str, ...]] = {
-            intent: tuple(words) for intent, words in intents.get("intent_words", {}).items()
-        }
-        self.audience: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
-            (self._compile(entry["pattern"], "zh-tw"), tuple(entry["words"])) for entry in intents.get("audience", [])
-        ]
-        live = refusals["live_data"]
-        self.live_markers = {
-            "zh": [self._compile(p, "zh-tw") for p in live["markers_zh"]],
-            "en": [self._compile(p, "en") for p in live["markers_en"]],
-        }
-        self.rumours = [self._compile(p, "zh-tw") for p in live.get("rumours_zh", ())] + [
-            self._compile(p, "en") for p in live.get("rumours_en", ())
-        ]
-        self.live_quantities = {
-            "zh": [self._compile(p, "zh-tw") for p in live["quantities_zh"]],
-            "en": [self._compile(p, "en") for p in live["quantities_en"]],
-        }
-        prediction = refusals["prediction"]
-        self.prediction = {
-            "zh": [self._compile(p, "zh-tw") for p in prediction["zh"]],
-            "en": [self._compile(p, "en") for p in prediction["en"]],
-        }
-        legal = refusals["legal"]
-        self.legal = {
-            "zh": [self._compile(p, "zh-tw") for p in legal["zh"]],
-            "en": [self._compile(p, "en") for p in legal["en"]],
-        }
-        noise = refusals["not_a_question"]
-        self.noise = {
-            kind: [self._compile(p, "zh-tw" if CJK.search(p) else "en") for p in noise[kind]]
-            for kind in ("markup", "template", "injection")
-        }
-
-    def _compile(self, pattern: str, language: str) -> re.Pattern[str]:
-        if language != "en":
-            pattern = self.tools.to_simplified(pattern)
-        return re.compile(pattern, re.IGNORECASE)
-
-
-def _load_toml(name: str) -> dict:
-    with open(DATA / name, "rb") as fh:
-        return tomllib.load(fh)
 
 
 # analysis -------------------------------------------------------------------------------------

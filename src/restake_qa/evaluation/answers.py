@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..analysis import INTENTS
+from ..question_patterns import INTENTS
 from .questions import rates_by_language
 
 SPLITS = ("dev", "holdout")
