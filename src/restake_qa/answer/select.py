@@ -284,8 +284,8 @@ class Selector:
             )
             if self.analysis.intent == "how_to" and not explains_how:
                 continue  # how to do something is one row, not every row that names a party of it
-            if named == 0 and not plural and self.analysis.intent != "list" and not explains_how:
-                continue  # (「再質押是怎麼運作的」: the section titled so explains it by its list of actors)
+            if named == 0 and not plural and self.analysis.intent not in ("list", "how_to"):
+                continue  # (a how-to question left here is 「再質押是怎麼運作的」: the section titled so explains it by its list of actors)
             strength = max(self.score(u) for u in units) + 0.15 * (self.rank[units[0].key] == 0) + 0.1 * named
             if best_group is None or strength > best_group[0]:
                 best_group = (strength, kind, units)
