@@ -40,6 +40,9 @@ _NOT_A_NOUN = re.compile(r"[a-z]{3,}(ly|ed)$")
 _MISCUT = re.compile(r"^[\u4e00-\u9fff]+[被把给]$")
 #: A demonstrative and the classifier after it (这条, 那个, 每间): the classifier is no part of the noun.
 _CLASSIFIED = re.compile(r"[这那哪每][个条张间种项位家篇支只台件笔份]")
+#: A Chinese character at least this frequent (Zipf) is a function character (的, 會, 都, 還): glued
+#: to a page word or run together with others by jieba, it makes no noun (also coverage.py).
+COMMON_CHARACTER_ZIPF = 5.5
 _POSSESSIVE = re.compile(r"['’]s$")
 _QUESTION_END = re.compile(r"[?？]|[嗎吗呢嘛吧]\s*$")
 _SPACES = re.compile(r"\s+")
@@ -214,13 +217,10 @@ class QuestionAnalyzer:
             asking="，".join(o for c, o in pairs if c in asking) if len(asking) < len(clauses) else "",
             implied=tuple(
                 dict.fromkeys(
-                    [
-                        *(w for p, words in self.patterns.implied if p.search(norm) for w in words),
-                        *self.patterns.intent_words.get(intent, ()),
-                    ]
+                    [*self.patterns.words_of(self.patterns.implied, norm), *self.patterns.intent_words.get(intent, ())]
                 )
             ),
-            audience=tuple(dict.fromkeys(w for p, words in self.patterns.audience if p.search(norm) for w in words)),
+            audience=tuple(self.patterns.words_of(self.patterns.audience, norm)),
             resources=any(p.search(norm) for p in self.patterns.resources),
         )
 
@@ -310,7 +310,7 @@ class QuestionAnalyzer:
                     or _MISCUT.search(word)
                     or set(word) <= self.patterns.filler_characters
                     # 都还没, 问下我: the commonest characters run together are function words
-                    or (len(word) >= 3 and all(zipf(c, "zh") >= 5.5 for c in word))
+                    or (len(word) >= 3 and all(zipf(c, "zh") >= COMMON_CHARACTER_ZIPF for c in word))
                 ):
                     continue
                 written = original[start : start + len(word)]

@@ -12,7 +12,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
-from .analysis import FocusTerm, zipf
+from .analysis import COMMON_CHARACTER_ZIPF, FocusTerm, zipf
 from .corpus import Section
 from .text import CJK, TextTools, anchor_words, stem
 
@@ -105,9 +105,9 @@ class Coverage:
         left, right = self.tools.normalize(term.left), self.tools.normalize(term.right)
         head, last = norm[:-1], norm[-1]
         tail, first = norm[1:], norm[0]
-        if zipf(last, "zh") >= 5.5 and len(left + head) >= 3 and (left + head) in self._text:
+        if zipf(last, "zh") >= COMMON_CHARACTER_ZIPF and len(left + head) >= 3 and (left + head) in self._text:
             return True
-        return zipf(first, "zh") >= 5.5 and len(tail + right) >= 3 and (tail + right) in self._text
+        return zipf(first, "zh") >= COMMON_CHARACTER_ZIPF and len(tail + right) >= 3 and (tail + right) in self._text
 
     def _one_typo(self, word: str) -> bool:
         """A page word is one letter away: a letter missing, one too many, one replaced, or two

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,49 +42,25 @@ class QuestionPatterns:
                         _Rule(entry["intent"], self._compile(pattern, language), pattern)
                     )
         resources = intents.get("resources", {})
-        self.resources = [self._compile(p, "zh-tw") for p in resources.get("zh", ())] + [
-            self._compile(p, "en") for p in resources.get("en", ())
-        ]
+        self.resources = self._either(resources.get("zh", ()), resources.get("en", ()))
         likeness = intents.get("likeness", {})
-        self.likeness = [self._compile(p, "zh-tw") for p in likeness.get("zh", ())] + [
-            self._compile(p, "en") for p in likeness.get("en", ())
-        ]
+        self.likeness = self._either(likeness.get("zh", ()), likeness.get("en", ()))
         fillers = intents.get("fillers", {})
         self.fillers = frozenset(w.lower() for w in fillers.get("en", ())) | frozenset(
             tools.normalize(w) for w in fillers.get("zh", ())
         )
         self.filler_characters = frozenset(tools.normalize(fillers.get("zh_characters", "")))
-        self.implied: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
-            (self._compile(entry["pattern"], "zh-tw"), tuple(entry["words"])) for entry in intents.get("implied", [])
-        ]
+        self.implied = self._word_table(intents.get("implied", []))
         self.intent_words: dict[str, tuple[str, ...]] = {
             intent: tuple(words) for intent, words in intents.get("intent_words", {}).items()
         }
-        self.audience: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
-            (self._compile(entry["pattern"], "zh-tw"), tuple(entry["words"])) for entry in intents.get("audience", [])
-        ]
+        self.audience = self._word_table(intents.get("audience", []))
         live = refusals["live_data"]
-        self.live_markers = {
-            "zh": [self._compile(p, "zh-tw") for p in live["markers_zh"]],
-            "en": [self._compile(p, "en") for p in live["markers_en"]],
-        }
-        self.rumours = [self._compile(p, "zh-tw") for p in live.get("rumours_zh", ())] + [
-            self._compile(p, "en") for p in live.get("rumours_en", ())
-        ]
-        self.live_quantities = {
-            "zh": [self._compile(p, "zh-tw") for p in live["quantities_zh"]],
-            "en": [self._compile(p, "en") for p in live["quantities_en"]],
-        }
-        prediction = refusals["prediction"]
-        self.prediction = {
-            "zh": [self._compile(p, "zh-tw") for p in prediction["zh"]],
-            "en": [self._compile(p, "en") for p in prediction["en"]],
-        }
-        legal = refusals["legal"]
-        self.legal = {
-            "zh": [self._compile(p, "zh-tw") for p in legal["zh"]],
-            "en": [self._compile(p, "en") for p in legal["en"]],
-        }
+        self.live_markers = self._by_family(live["markers_zh"], live["markers_en"])
+        self.rumours = self._either(live.get("rumours_zh", ()), live.get("rumours_en", ()))
+        self.live_quantities = self._by_family(live["quantities_zh"], live["quantities_en"])
+        self.prediction = self._by_family(refusals["prediction"]["zh"], refusals["prediction"]["en"])
+        self.legal = self._by_family(refusals["legal"]["zh"], refusals["legal"]["en"])
         noise = refusals["not_a_question"]
         self.noise = {
             kind: [self._compile(p, "zh-tw" if CJK.search(p) else "en") for p in noise[kind]]
@@ -94,6 +71,24 @@ class QuestionPatterns:
         if language != "en":
             pattern = self.tools.to_simplified(pattern)
         return re.compile(pattern, re.IGNORECASE)
+
+    def _by_family(self, zh: Iterable[str], en: Iterable[str]) -> dict[str, list[re.Pattern[str]]]:
+        """Chinese patterns (either script) and English ones, apart: matched by the question's family."""
+        return {"zh": [self._compile(p, "zh-tw") for p in zh], "en": [self._compile(p, "en") for p in en]}
+
+    def _either(self, zh: Iterable[str], en: Iterable[str]) -> list[re.Pattern[str]]:
+        """Chinese and English patterns together: matched against every question."""
+        family = self._by_family(zh, en)
+        return family["zh"] + family["en"]
+
+    def _word_table(self, entries: list[dict]) -> list[tuple[re.Pattern[str], tuple[str, ...]]]:
+        """``[[implied]]``-style entries: a pattern (either script) and the words it brings."""
+        return [(self._compile(entry["pattern"], "zh-tw"), tuple(entry["words"])) for entry in entries]
+
+    @staticmethod
+    def words_of(table: list[tuple[re.Pattern[str], tuple[str, ...]]], text: str) -> list[str]:
+        """The words of every entry of ``table`` whose pattern ``text`` matches, in order, once each."""
+        return list(dict.fromkeys(w for pattern, words in table if pattern.search(text) for w in words))
 
 
 def _load_toml(name: str) -> dict:

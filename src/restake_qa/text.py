@@ -187,7 +187,7 @@ def jieba_tokenizer() -> jieba.Tokenizer:
 
 @functools.cache
 def _jieba_word_tags() -> dict[str, str]:
-    return dict(jieba.posseg.POSTokenizer(jieba.Tokenizer()).word_tag_tab)
+    return jieba.posseg.POSTokenizer(jieba.Tokenizer()).word_tag_tab  # (a tagger of its own, dropped)
 
 
 def jieba_pos_tokenizer(tokenizer: jieba.Tokenizer) -> jieba.posseg.POSTokenizer:
