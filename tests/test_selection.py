@@ -101,3 +101,10 @@ def test_a_checklist_of_a_path_is_its_steps_in_full(retriever):
         retriever, "32 ETH, running my own validator. give me the advanced-user path as a checklist, no fluff"
     )
     assert answer.layout == "steps" and [i.text[:2] for i in answer.items] == ["1.", "2.", "3."]
+
+
+def test_asking_for_the_simplest_way_to_start_gets_steps(retriever):
+    # "the simplest way to start restaking" asks how to begin: the beginners' steps, not one of them
+    answer = compose(retriever, "whats the simplest way to start restaking")
+    assert answer.layout == "steps" and len(answer.items) >= 2, [i.text for i in answer.items]
+
