@@ -108,3 +108,11 @@ def test_asking_for_the_simplest_way_to_start_gets_steps(retriever):
     answer = compose(retriever, "whats the simplest way to start restaking")
     assert answer.layout == "steps" and len(answer.items) >= 2, [i.text for i in answer.items]
 
+
+
+def test_a_video_is_quoted_with_the_caption_above_it(retriever):
+    # the page gives a video's length in the bold line above it, not in the video's title
+    zh = compose(retriever, "那支解釋再質押的影片多長？")
+    assert zh.items[0].text == "18 分鐘解釋再質押", [i.text for i in zh.items]
+    en = compose(retriever, "how long is the explainer video")
+    assert any("7 minutes" in i.text for i in en.items), [i.text for i in en.items]

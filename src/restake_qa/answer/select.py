@@ -89,6 +89,7 @@ _STEPS = re.compile(
 #: The asker has done part of it and asks what comes next (「拿到 stETH 了，接下來要怎麼再質押？」).
 _NEXT = re.compile(r"接下來|接下来|下一步|然後呢|然后呢|之後呢|之后呢|\bnext\b|\bthen what\b|\bafter that\b")
 _VIDEO = re.compile(r"影片|视频|視頻|影音|訪談|访谈|\bvideos?\b|youtube|interview")
+_FULL_STOP = re.compile(r"[。．.!！?？]\s*$")
 _FULL_NAME = re.compile(r"全名|全稱|全称|縮寫|缩写|stand for|full name|abbreviat")
 
 
@@ -248,8 +249,21 @@ class Selector:
 
     def _videos(self) -> Selection | None:
         """A question asking for a video: the page's videos that fit it best (title and link)."""
-        videos = sorted((u for u in self.units if u.kind == "video"), key=lambda u: -self.score(u))
-        return Selection(videos[:2]) if videos else None
+        videos = sorted((u for u in self.units if u.kind == "video"), key=lambda u: -self.score(u))[:2]
+        return Selection([u for v in videos for u in (*self._caption(v), v)]) if videos else None
+
+    def _caption(self, video: Unit) -> list[Unit]:
+        """The line that captions a video (「18 分鐘解釋再質押」 right above it): one sentence
+        without a full stop, alone on the line before the video."""
+        before = [u for u in self.retriever.units.of(video.key) if u.line == video.line - 1]
+        if (
+            len(before) == 1
+            and before[0].kind == "sentence"
+            and not _FULL_STOP.search(before[0].text)
+            and before[0].text.strip() not in video.text  # (「视频：18 分钟了解再质押」 says it already)
+        ):
+            return before
+        return []
 
     @cached_property
     def groups(self) -> list[tuple[str, list[Unit]]]:
