@@ -16,6 +16,7 @@ In order, a question is refused when:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .analysis import FocusTerm, QuestionAnalysis
@@ -23,6 +24,9 @@ from .config import Settings
 from .coverage import Coverage
 
 REASONS = ("not_a_question", "live_data", "prediction", "legal", "not_covered", "no_match")
+#: A Chinese pronoun in the asking clause points back at what the context named: its names are
+#: asked about (English "it" too often points at the asker's own situation: "It become how much?").
+_POINTS_BACK = re.compile(r"它|牠")
 #: Words commoner than this (Zipf) say nothing against the page, even when it never uses them.
 WEAK_ZIPF = 5.0
 
@@ -69,8 +73,9 @@ def decide(
     if reason:
         return RefusalDecision(reason, tuple(t.written or t.text for t in uncovered), known)
     asked = [t for t in uncovered if t.in_question]
-    if not any(t.in_question and t.content for t in covered):
-        asked += [t for t in uncovered if not t.in_question and t.name]  # 「OKX 跟 Coinbase 的…，哪家比較好？」
+    if not any(t.in_question and t.content for t in covered) or _POINTS_BACK.search(analysis.asking.lower()):
+        # 「OKX 跟 Coinbase 的…，哪家比較好？」; 「手上有些 ETC，它也可以拿去 restake 嗎？」
+        asked += [t for t in uncovered if not t.in_question and t.name]
     strict = [t for t in asked if strictness(t, settings) == "strict"]
     if analysis.intent == "quantity":
         # an amount of something the pages never mention (「要花多少手續費」) is not on them either
