@@ -52,6 +52,14 @@ def test_asking_for_reading_examples(analyzer):
         assert not analyzer.analyze(question).resources, question
 
 
+def test_a_polite_request_is_not_a_yes_no_question(analyzer):
+    table = INTENTS["requests"]
+    for question, intent in zip(table["examples"], table["intents"], strict=True):
+        assert analyzer.analyze(question).intent == intent, question
+    # a yes/no question about the page stays one
+    assert analyzer.analyze("can you restake with 1 ETH?").intent == "yes_no"
+
+
 def test_what_a_question_likens_its_subject_to_is_not_asked(analyzer, tools):
     table = INTENTS["likeness"]
     for question, other in zip(table["examples"], table["others"], strict=True):

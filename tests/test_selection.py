@@ -116,3 +116,8 @@ def test_a_video_is_quoted_with_the_caption_above_it(retriever):
     assert zh.items[0].text == "18 分鐘解釋再質押", [i.text for i in zh.items]
     en = compose(retriever, "how long is the explainer video")
     assert any("7 minutes" in i.text for i in en.items), [i.text for i in en.items]
+
+
+def test_the_simplest_way_in_is_the_beginners_steps(retriever):
+    answer = compose(retriever, "最简单的再质押入门是啥 不想折腾 一两步能搞定的那种")
+    assert answer.layout == "steps" and answer.items[0].text.startswith("1. 在 Lido"), [i.text for i in answer.items]

@@ -225,6 +225,8 @@ class QuestionAnalyzer:
         )
 
     def _intent(self, norm: str, family: str) -> tuple[str, str]:
+        for request in self.patterns.requests:  # 「可以講給我聽嗎」 asks for the answer, not a yes/no
+            norm = request.sub(" ", norm)
         matched: dict[str, str] = {}
         for rule in self.patterns.rules[family]:
             if rule.intent not in matched and rule.pattern.search(norm):

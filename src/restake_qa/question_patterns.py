@@ -43,6 +43,8 @@ class QuestionPatterns:
                     )
         resources = intents.get("resources", {})
         self.resources = self._either(resources.get("zh", ()), resources.get("en", ()))
+        requests = intents.get("requests", {})
+        self.requests = self._either(requests.get("zh", ()), requests.get("en", ()))
         likeness = intents.get("likeness", {})
         self.likeness = self._either(likeness.get("zh", ()), likeness.get("en", ()))
         fillers = intents.get("fillers", {})
