@@ -121,3 +121,9 @@ def test_a_video_is_quoted_with_the_caption_above_it(retriever):
 def test_the_simplest_way_in_is_the_beginners_steps(retriever):
     answer = compose(retriever, "最简单的再质押入门是啥 不想折腾 一两步能搞定的那种")
     assert answer.layout == "steps" and answer.items[0].text.startswith("1. 在 Lido"), [i.text for i in answer.items]
+
+
+def test_what_an_abbreviation_is_quotes_where_the_page_spells_it_out(retriever):
+    # LST is said before, in the claim set aside: the answer spells out LRT, not LST
+    answer = compose(retriever, "推特上有人说“LRT 就是套了一层壳的 LST”，先不管对不对，LRT 到底是个啥？")
+    assert "(LRT)" in answer.items[0].text, [i.text for i in answer.items]

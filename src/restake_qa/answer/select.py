@@ -160,6 +160,12 @@ class Selector:
         cue = _CUES.get(self.analysis.intent)
         full_name = _FULL_NAME.search(self.analysis.text.lower())
         long_forms = [tools.normalize(t.term) for t in tools.glossary_terms_in(self.analysis.text)] if full_name else []
+        # what the asked abbreviations look like where the page spells them out: "(lrt)"
+        spelled = (
+            [f"({t.text})" for t in self.analysis.focus if t.in_question and t.name and t.latin]
+            if self.analysis.intent == "definition"
+            else []
+        )
         best_fused = self.hits[0].scores.fused
         fused = {key: h.scores.fused - best_fused for key, h in self.hit_of.items()}
         first_unit = {key: units[0] for key in self.rank if (units := retriever.units.of(key))}
@@ -173,6 +179,8 @@ class Selector:
             )
             text_norm = tools.normalize(u.text)
             text_hit = any(t.text in text_norm for t in self.analysis.focus if len(t.text) >= 2)
+            if spelled and any(form in text_norm for form in spelled):
+                label_hit = True  # 「LRT 到底是个啥」: the unit that spells it out, 「流动性再质押代币 (LRT)」
             if full_name:  # "what does AVS stand for": the unit that spells the name out
                 label_hit = False
                 text_hit = any(form in text_norm for form in long_forms if len(form) > 4)
