@@ -127,3 +127,10 @@ def test_what_an_abbreviation_is_quotes_where_the_page_spells_it_out(retriever):
     # LST is said before, in the claim set aside: the answer spells out LRT, not LST
     answer = compose(retriever, "推特上有人说“LRT 就是套了一层壳的 LST”，先不管对不对，LRT 到底是个啥？")
     assert "(LRT)" in answer.items[0].text, [i.text for i in answer.items]
+
+
+def test_a_sentence_pointing_back_is_quoted_after_what_it_points_back_to(retriever):
+    answer = compose(retriever, "if i delegate to an operator do i get the same reward rate as them")
+    texts = [i.text for i in answer.items]
+    at = next(j for j, t in enumerate(texts) if t.startswith("This way"))
+    assert at > 0 and "delegate" in texts[at - 1], texts
