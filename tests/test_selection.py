@@ -109,7 +109,6 @@ def test_asking_for_the_simplest_way_to_start_gets_steps(retriever):
     assert answer.layout == "steps" and len(answer.items) >= 2, [i.text for i in answer.items]
 
 
-
 def test_a_video_is_quoted_with_the_caption_above_it(retriever):
     # the page gives a video's length in the bold line above it, not in the video's title
     zh = compose(retriever, "那支解釋再質押的影片多長？")

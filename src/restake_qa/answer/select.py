@@ -27,6 +27,7 @@ from ..errors import ConfigError
 from ..retrieval import Hit, Retrieval, Retriever, relative
 from ..units import Unit
 from .labels import clean, header_words, item_named, label_in, mentioned
+from .neighbours import caption, with_antecedents
 
 #: What a candidate unit's score is made of: the model's similarity to the question (relative
 #: to the best unit), the question's words it holds (relative, absolute), whether it is the row
@@ -89,13 +90,6 @@ _STEPS = re.compile(
 #: The asker has done part of it and asks what comes next (「拿到 stETH 了，接下來要怎麼再質押？」).
 _NEXT = re.compile(r"接下來|接下来|下一步|然後呢|然后呢|之後呢|之后呢|\bnext\b|\bthen what\b|\bafter that\b")
 _VIDEO = re.compile(r"影片|视频|視頻|影音|訪談|访谈|\bvideos?\b|youtube|interview")
-#: A sentence opening so points back at the one before it.
-_POINTS_BACK = re.compile(
-    r"(這樣|这样|因此|所以|然而|不過|不过|同樣地|同样地|作為回報|作为回报|"
-    r"this way|however|therefore|in return|that way)",
-    re.IGNORECASE,
-)
-_FULL_STOP = re.compile(r"[。．.!！?？]\s*$")
 _FULL_NAME = re.compile(r"全名|全稱|全称|縮寫|缩写|stand for|full name|abbreviat")
 
 
@@ -259,41 +253,14 @@ class Selector:
         units = [self.units[first]] + sorted(
             (self.units[i] for i in picked[1:]), key=lambda u: (u.key != self.units[first].key, u.start)
         )
-        return Selection(self._with_antecedents(units), scores={i: self.scores[i] for i in picked})
-
-    def _with_antecedents(self, units: list[Unit]) -> list[Unit]:
-        """Each sentence that points back (「這樣他們就不需要…」, "In return, …") after the sentence
-        it points back to, when that one is not quoted already."""
-        out: list[Unit] = []
-        for u in units:
-            chain = [u]  # (「然而，…」 after 「作為回報，…」 after what they both point back to)
-            while chain[0].kind in ("sentence", "alert") and _POINTS_BACK.match(chain[0].text) and len(chain) < 3:
-                section = self.retriever.units.of(u.key)
-                at = next((j for j, x in enumerate(section) if x is chain[0]), 0)
-                before = section[at - 1] if at > 0 else None
-                if before is None or before.kind != u.kind or any(before is x for x in [*out, *units]):
-                    break
-                chain.insert(0, before)
-            out += chain
-        return out
+        return Selection(with_antecedents(units, self.retriever.units.of), scores={i: self.scores[i] for i in picked})
 
     def _videos(self) -> Selection | None:
         """A question asking for a video: the page's videos that fit it best (title and link)."""
         videos = sorted((u for u in self.units if u.kind == "video"), key=lambda u: -self.score(u))[:2]
-        return Selection([u for v in videos for u in (*self._caption(v), v)]) if videos else None
-
-    def _caption(self, video: Unit) -> list[Unit]:
-        """The line that captions a video (「18 分鐘解釋再質押」 right above it): one sentence
-        without a full stop, alone on the line before the video."""
-        before = [u for u in self.retriever.units.of(video.key) if u.line == video.line - 1]
-        if (
-            len(before) == 1
-            and before[0].kind == "sentence"
-            and not _FULL_STOP.search(before[0].text)
-            and before[0].text.strip() not in video.text  # (「视频：18 分钟了解再质押」 says it already)
-        ):
-            return before
-        return []
+        return (
+            Selection([u for v in videos for u in (*caption(v, self.retriever.units.of(v.key)), v)]) if videos else None
+        )
 
     @cached_property
     def groups(self) -> list[tuple[str, list[Unit]]]:

@@ -1,0 +1,56 @@
+"""What a quoted unit needs from the units around it to be read on its own.
+
+* a sentence that points back (「這樣他們就不需要…」, "In return, …") needs the sentence it
+  points back to;
+* a video needs the line that captions it (the page gives a video's length there, not in its
+  title: 「18 分鐘解釋再質押」).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from ..units import Unit
+
+#: A sentence opening so points back at the one before it.
+_POINTS_BACK = re.compile(
+    r"(這樣|这样|因此|所以|然而|不過|不过|同樣地|同样地|作為回報|作为回报|"
+    r"this way|however|therefore|in return|that way)",
+    re.IGNORECASE,
+)
+_FULL_STOP = re.compile(r"[。．.!！?？]\s*$")
+#: How far back a chain of sentences pointing back is followed (「然而」 → 「作為回報」 → the claim).
+_MAX_CHAIN = 3
+
+
+def with_antecedents(units: list[Unit], units_of: Callable[[str], list[Unit]]) -> list[Unit]:
+    """``units`` with each sentence that points back placed after the sentence it points back
+    to, when that one is not quoted already (``units_of``: a section's units in page order)."""
+    out: list[Unit] = []
+    for u in units:
+        chain = [u]
+        while chain[0].kind in ("sentence", "alert") and _POINTS_BACK.match(chain[0].text) and len(chain) < _MAX_CHAIN:
+            section = units_of(u.key)
+            at = next((j for j, x in enumerate(section) if x is chain[0]), 0)
+            before = section[at - 1] if at > 0 else None
+            if before is None or before.kind != u.kind or any(before is x for x in [*out, *units]):
+                break
+            chain.insert(0, before)
+        out += chain
+    return out
+
+
+def caption(video: Unit, section: list[Unit]) -> list[Unit]:
+    """The line that captions ``video`` in its ``section``'s units: one sentence without a full
+    stop, alone on the line before the video, that the video's own text does not repeat
+    (「视频：18 分钟了解再质押」 says it already)."""
+    before = [u for u in section if u.line == video.line - 1]
+    if (
+        len(before) == 1
+        and before[0].kind == "sentence"
+        and not _FULL_STOP.search(before[0].text)
+        and before[0].text.strip() not in video.text
+    ):
+        return before
+    return []
