@@ -97,6 +97,14 @@ def test_the_refusal_rule_decides_and_explains(tiny):
     assert unknown.refused and unknown.evidence["reason"] == "not_covered" and unknown.evidence["uncovered"]
 
 
+def test_a_question_quoting_the_page_is_about_the_page(tiny):
+    # 「蘋果樹在秋天」 is the page's own words: the unknown name beside it does not refuse it,
+    # nor does a weak match; a quotation the page does not hold changes nothing
+    r = retriever(tiny, refusal_rule="bias=-1")
+    assert not r.search("Binance 說「蘋果樹在秋天」結果，這句是什麼意思？").refused
+    assert r.search("Binance 說「蘋果樹在冬天」結果，這句是什麼意思？").refused
+
+
 @pytest.mark.parametrize("text", ["bias", "cosine=x", "speed=1", "bias=1 bias"])
 def test_a_bad_refusal_rule_is_a_clear_setting_error(text):
     with pytest.raises(ConfigError, match="refusal_rule"):

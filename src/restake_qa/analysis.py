@@ -322,9 +322,7 @@ class QuestionAnalyzer:
                     capital = written != written.lower() and not sentence_start
                     # RISK is emphasis; AVS, LST are names — and in Chinese so is a capitalised word
                     # that is not plain English (「TON 链上」) or is three letters or fewer (「ETC」)
-                    shouted = written.isupper() and (
-                        z >= 4.0 if family == "en" else (z >= 4.5 and len(written) > 3)
-                    )
+                    shouted = written.isupper() and (z >= 4.0 if family == "en" else (z >= 4.5 and len(written) > 3))
                     name = (capital and not shouted) or any(c.isdigit() for c in word)
                 else:
                     name = False  # jieba's name tags mark common words too (东西, 普通); rarity decides

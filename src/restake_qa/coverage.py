@@ -18,6 +18,10 @@ from .text import CJK, TextTools, anchor_words, stem
 
 _LATIN_WORD = re.compile(r"[a-z][a-z0-9]*(?:[.'’+-][a-z0-9]+)*")
 _SPACES = re.compile(r"\s+")
+#: A stretch the question quotes: 「如何開始」, “…”, "…", '…'.
+_QUOTED = re.compile(r"[「『“\"'‘]([^「」『』“”\"'‘’]{2,120})[」』”\"'’]")
+#: A quotation this long (matching form, no spaces) found on the pages is the page's own words.
+MIN_QUOTE = 4
 
 
 def _variants(word: str) -> set[str]:
@@ -96,6 +100,15 @@ class Coverage:
         if len(norm) == 3 and all(CJK.fullmatch(c) for c in norm):
             return norm[0] + "?" + norm[2] in self._cjk_near  # one typo in the middle: 中新化 → 中心化
         return self._miscut(norm, term)
+
+    def quotes_page(self, question: str) -> str:
+        """The first stretch ``question`` quotes that is the pages' own words (「如何開始」,
+        「這些代幣可以賺取 ETH 質押和再質押獎勵」), or "": such a question asks about the page."""
+        for m in _QUOTED.finditer(unicodedata.normalize("NFKC", question)):
+            quoted = _SPACES.sub("", self.tools.normalize(m.group(1)))
+            if len(quoted) >= MIN_QUOTE and quoted in self._text:
+                return m.group(1)
+        return ""
 
     def _miscut(self, norm: str, term: FocusTerm) -> bool:
         """Whether jieba glued a common character to the end of a page word it cut short:

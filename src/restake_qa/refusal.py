@@ -72,6 +72,8 @@ def decide(
         reason = ""  # no word of general English, but a word of the pages ("eigenpods?")
     if reason:
         return RefusalDecision(reason, tuple(t.written or t.text for t in uncovered), known)
+    if coverage.quotes_page(analysis.text):
+        return RefusalDecision("", tuple(t.written or t.text for t in uncovered), known)  # it quotes the page
     asked = [t for t in uncovered if t.in_question]
     if not any(t.in_question and t.content for t in covered) or _POINTS_BACK.search(analysis.asking.lower()):
         # 「OKX 跟 Coinbase 的…，哪家比較好？」; 「手上有些 ETC，它也可以拿去 restake 嗎？」

@@ -15,8 +15,8 @@ from ..units import Unit
 
 #: A sentence opening so points back at the one before it.
 _POINTS_BACK = re.compile(
-    r"(這樣|这样|因此|所以|然而|不過|不过|同樣地|同样地|作為回報|作为回报|"
-    r"this way|however|therefore|in return|that way)",
+    r"(這樣|这样|這些|这些|因此|所以|然而|不過|不过|同樣地|同样地|作為回報|作为回报|"
+    r"this way|these\b|however|therefore|in return|that way)",
     re.IGNORECASE,
 )
 _FULL_STOP = re.compile(r"[。．.!！?？]\s*$")
