@@ -249,6 +249,9 @@ def test_an_english_statement_before_the_question_is_context_and_a_classifier_is
     # 这条路 is 这 / 条 / 路 (jieba cut 这 / 条路): no noun 条路
     terms = [f.text for f in analyzer.analyze("儿子说走新手路线就行。这条路具体是哪几步？").focus]
     assert "条路" not in terms, terms
+    # 掉个线 is 掉 / 个 / 线 (jieba cut 掉 / 个线): no noun 个线
+    terms = [f.text for f in analyzer.analyze("就掉个线而已，凭啥也要被罚没？").focus]
+    assert "个线" not in terms, terms
 
 
 def test_common_characters_run_together_are_function_words_not_a_noun(analyzer):

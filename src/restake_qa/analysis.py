@@ -295,8 +295,9 @@ class QuestionAnalyzer:
                 # what the subject is likened to is said, not asked (「跟交易所那種一樣嗎」)
                 in_question = clause in asking and not any(a <= start < b for a, b in likened)
                 latin = not CJK.search(word)
-                if not latin and _CLASSIFIED.match(clause[max(0, start - 1) : start + 1]):
-                    # 这 / 条路: jieba glued the classifier after a demonstrative to the noun
+                if not latin and (_CLASSIFIED.match(clause[max(0, start - 1) : start + 1]) or word[0] == "个"):
+                    # 这 / 条路, 掉 / 个线: jieba glued the classifier (after a demonstrative, or 个
+                    # anywhere) to the noun
                     word, start = word[1:], start + 1
                     if len(word) < 2:
                         continue
