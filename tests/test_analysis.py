@@ -261,3 +261,11 @@ def test_common_characters_run_together_are_function_words_not_a_noun(analyzer):
     ]
     assert "都还没" not in terms, terms
     assert "一共" not in [f.text for f in analyzer.analyze("页面上一共有哪几个视频？").focus]
+
+
+def test_a_word_that_signals_the_intent_and_is_a_page_word_is_asked_about(analyzer):
+    # "minimum" says the question asks for a quantity, and it is what the question is about (最低)
+    focus = [f.text for f in analyzer.analyze("is there a minimum amount of ETH for restaking?").focus]
+    assert "minimum" in focus, focus
+    # "how much" only says how it is asked
+    assert "much" not in [f.text for f in analyzer.analyze("how much can I make from restaking?").focus]

@@ -367,5 +367,6 @@ class QuestionAnalyzer:
         spans = []
         for rule in self.patterns.rules[family]:
             if "." not in rule.source:  # a wildcard pattern's match may hold the subject itself
-                spans += [m.span() for m in rule.pattern.finditer(clause)]
+                # a match that is a page word by another name ("minimum" → 最低) is asked about too
+                spans += [m.span() for m in rule.pattern.finditer(clause) if not self._glossary_word(m.group().strip())]
         return spans
