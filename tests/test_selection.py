@@ -133,3 +133,11 @@ def test_a_sentence_pointing_back_is_quoted_after_what_it_points_back_to(retriev
     texts = [i.text for i in answer.items]
     at = next(j for j, t in enumerate(texts) if t.startswith("This way"))
     assert at > 0 and "delegate" in texts[at - 1], texts
+
+
+def test_a_question_that_wants_no_videos_is_not_answered_with_one(retriever):
+    answer = compose(
+        retriever,
+        "for a report I only want the written articles from the further reading list, not the videos. which ones are they?",
+    )
+    assert answer.items and answer.items[0].kind != "video", [i.text for i in answer.items]

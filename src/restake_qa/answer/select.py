@@ -90,6 +90,9 @@ _STEPS = re.compile(
 #: The asker has done part of it and asks what comes next (「拿到 stETH 了，接下來要怎麼再質押？」).
 _NEXT = re.compile(r"接下來|接下来|下一步|然後呢|然后呢|之後呢|之后呢|\bnext\b|\bthen what\b|\bafter that\b")
 _VIDEO = re.compile(r"影片|视频|視頻|影音|訪談|访谈|\bvideos?\b|youtube|interview")
+_NO_VIDEO = re.compile(
+    r"(\bnot|\bno|\bwithout|\bexcept|不要|不是|除了|別|别|不看)\s*(the |any )?(影片|视频|視頻|videos?)"
+)
 _FULL_NAME = re.compile(r"全名|全稱|全称|縮寫|缩写|stand for|full name|abbreviat")
 
 
@@ -216,7 +219,7 @@ class Selector:
     def select(self) -> Selection:
         intent = self.analysis.intent
         chosen: Selection | None = None
-        if _VIDEO.search(self.analysis.text.lower()):
+        if _VIDEO.search(_NO_VIDEO.sub(" ", self.analysis.text.lower())):  # ("not the videos" asks for none)
             chosen = self._videos()
             if chosen is not None:
                 return chosen
