@@ -141,3 +141,11 @@ def test_a_question_that_wants_no_videos_is_not_answered_with_one(retriever):
         "for a report I only want the written articles from the further reading list, not the videos. which ones are they?",
     )
     assert answer.items and answer.items[0].kind != "video", [i.text for i in answer.items]
+
+
+def test_a_yes_no_question_about_a_named_party_quotes_what_settles_it(retriever):
+    # operators are named, but the question is whether delegators earn more: the note on reward rates
+    answer = compose(
+        retriever, "我記得頁面寫說把 ETH 委託給營運者的人，拿到的獎勵率反而比營運者高？是這樣嗎，還是我記反了"
+    )
+    assert any("獎勵率比營運者低" in i.text for i in answer.items), [i.text for i in answer.items]

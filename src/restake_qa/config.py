@@ -113,7 +113,7 @@ class Settings:
     answer_max_sentences: int = _setting(3, "Most sentences in one answer.")
     answer_sections: int = _setting(2, "Most sections an answer may quote from.")
     answer_unit_weights: str = _setting(
-        "dense=2.506 lexical=2.13 lexical_abs=1.103 label=1.574 text=0.272 fused=0.675 rank0=0.948 rank1=0.061 heading=0.291 title=0.631 cue=0.962 first=-0.177 row=-0.227 step=0.123 item=-0.032 alert=-0.174 video=-0.629",
+        "dense=2.379 lexical=2.317 lexical_abs=0.887 label=1.263 label_aside=-0.239 text=0.409 fused=0.56 rank0=1.022 rank1=0.353 heading=0.093 title=0.495 cue=0.782 first=-0.083 row=-0.284 step=0.23 item=0.078 alert=-0.313 video=-0.568",
         "Weights of an answer unit's features (see answer/select.py); `restake-qa eval --tune` fits them on the answer question set.",
     )
     # service

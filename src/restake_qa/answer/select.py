@@ -39,6 +39,7 @@ UNIT_FEATURES = (
     "lexical",
     "lexical_abs",
     "label",
+    "label_aside",
     "text",
     "fused",
     "rank0",
@@ -93,6 +94,8 @@ _VIDEO = re.compile(r"影片|视频|視頻|影音|訪談|访谈|\bvideos?\b|yout
 _NO_VIDEO = re.compile(
     r"(\bnot|\bno|\bwithout|\bexcept|不要|不是|除了|別|别|不看)\s*(the |any )?(影片|视频|視頻|videos?)"
 )
+#: Intents whose answer is the named row itself (what or who it is, which ones there are).
+_ABOUT_ITSELF = frozenset({"definition", "who", "list", "comparison"})
 _FULL_NAME = re.compile(r"全名|全稱|全称|縮寫|缩写|stand for|full name|abbreviat")
 
 
@@ -192,6 +195,9 @@ class Selector:
                 "lexical": lex / most,
                 "lexical_abs": lex,
                 "label": float(label_hit),
+                # the row the question names, when it asks something about it (a yes/no, a reason, a
+                # consequence) rather than what or who it is
+                "label_aside": float(label_hit and self.analysis.intent not in _ABOUT_ITSELF),
                 "text": float(text_hit),
                 "fused": fused[u.key],
                 "rank0": float(self.rank[u.key] == 0),
