@@ -87,6 +87,18 @@ def test_out_of_scope_is_refused_politely_with_nearby_sections(retriever, questi
     assert answer.to_dict()["evidence"]["confidence"] < 0  # the refusal rule's decision, with its evidence
 
 
+def test_a_question_about_a_video_or_an_article_is_not_refused_for_words_the_reading_list_lacks(retriever):
+    # 嘉宾 (guest), 出品 (produced by), cite: what one asks about a video or an article
+    for question in (
+        "进阶那一节放的视频是哪家出品的？嘉宾是谁",
+        "is there an article from Cointelegraph or Consensys i can cite?",
+    ):
+        answer = compose(retriever, question)
+        assert not answer.refused, (question, answer.message)
+    # …but a tutorial for farming points is not about the page's reading list
+    assert compose(retriever, "Symbiotic 的积分怎么刷？有没有撸毛教程").refused
+
+
 def test_follow_ups_use_the_conversation(retriever):
     history = [{"question": "什麼是再質押？", "answer": compose(retriever, "什麼是再質押？").text}]
     risks = compose(retriever, "那風險呢？", history=history)

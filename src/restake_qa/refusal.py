@@ -27,6 +27,11 @@ REASONS = ("not_a_question", "live_data", "prediction", "legal", "not_covered", 
 #: A Chinese pronoun in the asking clause points back at what the context named: its names are
 #: asked about (English "it" too often points at the asker's own situation: "It become how much?").
 _POINTS_BACK = re.compile(r"它|牠")
+#: A video or an article the question asks about (its guest, author, source): the page's reading
+#: list and videos are what it asks about, in words they do not use.
+_MEDIA = re.compile(
+    r"影片|视频|視頻|文章|延伸閱讀|延伸阅读|訪談|访谈|\bvideos?\b|\barticles?\b|further reading|\binterview"
+)
 #: Words commoner than this (Zipf) say nothing against the page, even when it never uses them.
 WEAK_ZIPF = 5.0
 
@@ -83,12 +88,15 @@ def decide(
         # an amount of something the pages never mention (「要花多少手續費」) is not on them either
         # (Chinese nouns only: every Latin word counts as a noun, "figure", "roughly" too)
         strict += [t for t in asked if t not in strict and not t.latin and strictness(t, settings) in ("soft", "weak")]
-    if confidence >= settings.focus_strict_margin:
-        # (「凭啥再质押能多拿一份奖励？天上不会掉馅饼吧」: 馅饼 is rare, but the rest is the page's question)
+    media = analysis.resources and bool(_MEDIA.search(analysis.text.lower()))
+    if confidence >= settings.focus_strict_margin or media:
+        # (「凭啥再质押能多拿一份奖励？天上不会掉馅饼吧」: 馅饼 is rare, but the rest is the page's
+        # question; 「进阶那一节的视频嘉宾是谁」: a question about something to read or watch asks
+        # about its author, guest or source in words the reading list does not use)
         strict = [t for t in strict if t.name or t.zipf == 0]
     if strict:
         return RefusalDecision("not_covered", tuple(t.written or t.text for t in strict), known)
-    soft = [t for t in asked if strictness(t, settings) == "soft"]
+    soft = [t for t in asked if strictness(t, settings) == "soft" and not media]
     if soft and confidence < settings.focus_soft_margin:
         return RefusalDecision("not_covered", tuple(t.written or t.text for t in soft), known)
     # (a question clause of scaffolding only — 「具體流程要怎麼走？」 — asks about what was said before it)
@@ -96,7 +104,7 @@ def decide(
     matched = any(t.in_question or (scaffolding_only and t.content) for t in covered)
     # a weak match with a noun the pages never use in a clause that asks ("Who founded Lido?":
     # founded), or with nothing of the question on the pages at all
-    unmatched_ask = any(t.in_question and t.noun for t in unused)
+    unmatched_ask = not media and any(t.in_question and t.noun for t in unused)
     # …or a question whose own words the pages never use (「明天上海会下雨吗？」: 上海 is too
     # common a word to refuse on its own, but nothing else of it is on the pages either)
     # …or one with no word saying what it is about and none the pages use (「今天星期幾？」)
