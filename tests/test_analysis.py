@@ -188,6 +188,7 @@ def test_coverage_across_scripts_synonyms_stems_and_one_typo(retriever):
 
     assert covered("营运者") and covered("运营商")  # Simplified script; Mainland word via the glossary
     assert covered("slashing", latin=True) and covered("restaked", latin=True) and covered("riskier", latin=True)
+    assert covered("active", latin=True, name=True)  # the page's "Actively Validated Services"
     assert covered("restakng", latin=True)  # one letter missing
     assert covered("platfroms", latin=True)  # two neighbours swapped
     assert not covered("eignelayer", latin=True, name=True)  # …but not in a name

@@ -63,7 +63,8 @@ class Coverage:
         for others in tools.synonyms.values():
             for other in others:
                 words.update(_LATIN_WORD.findall(other.lower()))
-        self._latin = words | {stem(w) for w in words}
+        # the page's words and their light inflections both ways: Actively covers "Active"
+        self._latin = words | {v for w in words for v in _variants(w)}
         # every other way of saying a page word the glossary and the synonyms file know
         self._forms = {
             tools.normalize(f) for term in tools.glossary for f in (term.term, term.english, *term.aliases) if f
