@@ -132,9 +132,13 @@ def history_answer(content: str) -> str:
 _RULE = re.compile(r"^\|(---\|)+$")
 
 
+#: The page's links the formatter writes after an item's markers: " ([text](url) · [text](url))".
+_ITEM_LINKS = re.compile(r"(?<=\]) \((?:\[[^\]]*\]\([^)]*\)(?: · )?)+\)$")
+
+
 def _flatten(line: str) -> str:
-    """A list line without its bullet; a table row as its cells and markers."""
-    line = line.strip()
+    """A list line without its bullet and its links; a table row as its cells and markers."""
+    line = _ITEM_LINKS.sub("", line.strip())
     if line.startswith("- "):
         return line[2:]
     if line.startswith("|") and line.endswith("|"):
