@@ -101,7 +101,8 @@ def decide(
         return RefusalDecision("not_covered", tuple(t.written or t.text for t in soft), known)
     # (a question clause of scaffolding only — 「具體流程要怎麼走？」 — asks about what was said before it)
     scaffolding_only = not any(t.in_question for t in analysis.focus)
-    matched = any(t.in_question or (scaffolding_only and t.content) for t in covered)
+    # (a question about the page's videos or reading list asks about them: 「延伸閱讀總共列了幾篇？」)
+    matched = media or any(t.in_question or (scaffolding_only and t.content) for t in covered)
     # a weak match with a noun the pages never use in a clause that asks ("Who founded Lido?":
     # founded), or with nothing of the question on the pages at all
     unmatched_ask = not media and any(t.in_question and t.noun for t in unused)
