@@ -92,6 +92,7 @@ def test_a_question_about_a_video_or_an_article_is_not_refused_for_words_the_rea
     for question in (
         "进阶那一节放的视频是哪家出品的？嘉宾是谁",
         "is there an article from Cointelegraph or Consensys i can cite?",
+        "延伸閱讀總共列了幾篇？想週末一次 K 完",  # no page word but the reading list it asks about
     ):
         answer = compose(retriever, question)
         assert not answer.refused, (question, answer.message)
