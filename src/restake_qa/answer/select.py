@@ -26,6 +26,7 @@ from ..analysis import QuestionAnalysis
 from ..errors import ConfigError
 from ..retrieval import Hit, Retrieval, Retriever, relative
 from ..units import Unit
+from .cues import ABOUT_ITSELF, CUES, FULL_NAME, NEXT, NO_VIDEO, PLURAL, STEPS, VIDEO
 from .labels import clean, header_words, item_named, label_in, mentioned
 from .neighbours import caption, with_antecedents
 
@@ -57,46 +58,6 @@ UNIT_FEATURES = (
 #: A unit joins the best one when it scores within this of it (any section), or continues it.
 FOLLOW_MARGIN, CONTINUE_MARGIN = 1.0, 1.5
 MAX_TEXT_ITEMS, MAX_LIST_ITEMS = 3, 8
-
-_CUES = {
-    "reason": re.compile(
-        r"因為|因为|所以|好處|好处|作為回報|作为回报|回報|回报|以便|而不用|而不是|而不必|不需要|不必|獲益|获益|"
-        r"because|so that|in return|benefit|instead|so they|this way"
-    ),
-    # what follows from something: the risks' "if …, … could be slashed / lower the security"
-    "consequence": re.compile(
-        r"如果|若|可能|導致|导致|罰沒|罚没|銷毀|销毁|失去|損失|损失|降低|影響|影响|無法|无法|"
-        r"\bif\b|could|\bmay\b|\blose|slashed|destroyed|lower|impact|affect"
-    ),
-    "quantity": re.compile(
-        r"\d|多少|數千|数千|數百萬|数百万|分鐘|分钟|時間|时间|等待|利率|不同|取決|取决|最低|"
-        r"minutes?|thousands|millions|rates?|wait|depends|minimum"
-    ),
-    "yes_no": re.compile(
-        r"可以|能|無|无|不|沒有|没有|需要|必須|必须|並非|并非|\b(may|can|not|no|without|need|don't)\b"
-    ),
-    "who": re.compile(r"者|人|提供商|營運者|营运者|平台|people|operators?|providers?|stakers?"),
-    "definition": re.compile(
-        r"是指|是一種|是一种|被稱為|被称为|稱為|称为|指的是|是一項|是一项|這些是|这些是|"
-        r"\bis when\b|\bis a\b|known as|refers to|\bare the\b"
-    ),
-}
-_PLURAL = re.compile(
-    r"哪些人|哪幾方|哪几方|哪些角色|誰是誰|谁是谁|角色|實體|实体|哪幾種|哪几种|幾種|几种|有哪些|都有哪些|清單|清单|列一下|"
-    r"parties|players|roles|entities|involved|\blist\b|all the|what are the|which are|kinds of|types of"
-)
-_STEPS = re.compile(
-    r"步驟|步骤|第一步|流程|路線|路线|steps?\b|first thing|checklist|\bpath\b|how (do|can|to|should) i (start|begin|get started|restake)|怎麼開始|怎么开始|咋开始|開始|开始|入門|入门|上手|最簡單|最简单|懶人|懒人|get started|simplest|easiest|\bstart(ing)? (restaking|to restake)|get into restaking"
-)
-#: The asker has done part of it and asks what comes next (「拿到 stETH 了，接下來要怎麼再質押？」).
-_NEXT = re.compile(r"接下來|接下来|下一步|然後呢|然后呢|之後呢|之后呢|\bnext\b|\bthen what\b|\bafter that\b")
-_VIDEO = re.compile(r"影片|视频|視頻|影音|訪談|访谈|\bvideos?\b|youtube|interview")
-_NO_VIDEO = re.compile(
-    r"(\bnot|\bno|\bwithout|\bexcept|不要|不是|除了|別|别|不看)\s*(the |any )?(影片|视频|視頻|videos?)"
-)
-#: Intents whose answer is the named row itself (what or who it is, which ones there are).
-_ABOUT_ITSELF = frozenset({"definition", "who", "list", "comparison"})
-_FULL_NAME = re.compile(r"全名|全稱|全称|縮寫|缩写|stand for|full name|abbreviat")
 
 
 @dataclass
@@ -163,8 +124,8 @@ class Selector:
         mass = sum(idf.values()) or 1.0
         overlap = [sum(idf[t] for t in retriever.unit_tokens(u) if t in idf) / mass for u in self.units]
         most = max(overlap, default=0.0) or 1.0
-        cue = _CUES.get(self.analysis.intent)
-        full_name = _FULL_NAME.search(self.analysis.text.lower())
+        cue = CUES.get(self.analysis.intent)
+        full_name = FULL_NAME.search(self.analysis.text.lower())
         long_forms = [tools.normalize(t.term) for t in tools.glossary_terms_in(self.analysis.text)] if full_name else []
         # what the asked abbreviations look like where the page spells them out: "(lrt)"
         spelled = (
@@ -197,7 +158,7 @@ class Selector:
                 "label": float(label_hit),
                 # the row the question names, when it asks something about it (a yes/no, a reason, a
                 # consequence) rather than what or who it is
-                "label_aside": float(label_hit and self.analysis.intent not in _ABOUT_ITSELF),
+                "label_aside": float(label_hit and self.analysis.intent not in ABOUT_ITSELF),
                 "text": float(text_hit),
                 "fused": fused[u.key],
                 "rank0": float(self.rank[u.key] == 0),
@@ -225,11 +186,11 @@ class Selector:
     def select(self) -> Selection:
         intent = self.analysis.intent
         chosen: Selection | None = None
-        if _VIDEO.search(_NO_VIDEO.sub(" ", self.analysis.text.lower())):  # ("not the videos" asks for none)
+        if VIDEO.search(NO_VIDEO.sub(" ", self.analysis.text.lower())):  # ("not the videos" asks for none)
             chosen = self._videos()
             if chosen is not None:
                 return chosen
-        if intent in ("how_to", "list", "quantity", "other") and _STEPS.search(self.analysis.text.lower()):
+        if intent in ("how_to", "list", "quantity", "other") and STEPS.search(self.analysis.text.lower()):
             chosen = self._steps()
         if chosen is None and intent in ("list", "who", "how_to", "quantity"):
             chosen = self._list()
@@ -265,11 +226,16 @@ class Selector:
         return Selection(with_antecedents(units, self.retriever.units.of), scores={i: self.scores[i] for i in picked})
 
     def _videos(self) -> Selection | None:
-        """A question asking for a video: the page's videos that fit it best (title and link)."""
-        videos = sorted((u for u in self.units if u.kind == "video"), key=lambda u: -self.score(u))[:2]
-        return (
-            Selection([u for v in videos for u in (*caption(v, self.retriever.units.of(v.key)), v)]) if videos else None
-        )
+        """A question asking for a video: the page's videos that fit it best (title and link);
+        asking how long, the one whose caption gives its length first."""
+        captions = {id(u): caption(u, self.retriever.units.of(u.key)) for u in self.units if u.kind == "video"}
+        timed = self.analysis.intent == "quantity"
+
+        def rank(u: Unit) -> tuple[bool, float]:
+            return (not (timed and any(re.search(r"\d", c.text) for c in captions[id(u)])), -self.score(u))
+
+        videos = sorted((u for u in self.units if u.kind == "video"), key=rank)[:2]
+        return Selection([u for v in videos for u in (*captions[id(v)], v)]) if videos else None
 
     @cached_property
     def groups(self) -> list[tuple[str, list[Unit]]]:
@@ -285,7 +251,7 @@ class Selector:
         return [(units[0].table_kind or "items", units) for units in groups.values() if len(units) >= 2]
 
     def _list(self) -> Selection | None:
-        plural = bool(_PLURAL.search(self.analysis.text.lower()))
+        plural = bool(PLURAL.search(self.analysis.text.lower()))
         best_group: tuple[float, str, list[Unit]] | None = None
         top_hit = self.hit_of[max(self.units, key=self.score).key]
         groups = self.groups
@@ -426,7 +392,7 @@ class Selector:
         """The steps after the last one the question says is done, when it asks what comes next:
         a step is done when it holds a word said before the "next" that not every step holds
         (Lido in 「我在 Lido 質押了…，下一步怎麼再質押」)."""
-        said = _NEXT.search(self.analysis.text.lower())
+        said = NEXT.search(self.analysis.text.lower())
         if len(steps) < 2 or not said:
             return steps
         done_words = set(self.retriever.tools.lexical_tokens(self.analysis.text[: said.start()]))
