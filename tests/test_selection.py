@@ -149,3 +149,8 @@ def test_a_yes_no_question_about_a_named_party_quotes_what_settles_it(retriever)
         retriever, "我記得頁面寫說把 ETH 委託給營運者的人，拿到的獎勵率反而比營運者高？是這樣嗎，還是我記反了"
     )
     assert any("獎勵率比營運者低" in i.text for i in answer.items), [i.text for i in answer.items]
+
+
+def test_asking_how_long_a_video_is_puts_the_one_whose_caption_says_it_first(retriever):
+    answer = compose(retriever, "那支介紹影片多長？我只有十分鐘")
+    assert answer.items[0].text == "18 分鐘解釋再質押", [i.text for i in answer.items]
