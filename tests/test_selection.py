@@ -154,3 +154,8 @@ def test_a_yes_no_question_about_a_named_party_quotes_what_settles_it(retriever)
 def test_asking_how_long_a_video_is_puts_the_one_whose_caption_says_it_first(retriever):
     answer = compose(retriever, "那支介紹影片多長？我只有十分鐘")
     assert answer.items[0].text == "18 分鐘解釋再質押", [i.text for i in answer.items]
+
+
+def test_an_alerts_second_paragraph_continues_its_first(retriever):
+    answer = compose(retriever, "if i delegate, do i earn less than the operator?")
+    assert any("lower reward rate" in i.text for i in answer.items), [i.text for i in answer.items]

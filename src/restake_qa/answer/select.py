@@ -216,7 +216,9 @@ class Selector:
             if len(picked) >= limit:
                 break
             u, f = self.units[i], self.units[first]
-            continues = u.key == f.key and u.line == f.line and u.start >= f.end and not u.label
+            # (an alert's paragraphs continue each other: 「建議須知：…委託給營運者…」 then 「這樣他們…獎勵率比營運者低」)
+            same_block = u.line == f.line or (u.kind == f.kind == "alert" and u.line == f.line + 1)
+            continues = u.key == f.key and same_block and u.start >= f.end and not u.label
             margin = CONTINUE_MARGIN if continues else FOLLOW_MARGIN
             if self.scores[i] >= self.scores[first] - margin:
                 picked.append(i)
