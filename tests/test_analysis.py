@@ -50,6 +50,10 @@ def test_asking_for_reading_examples(analyzer):
         assert analyzer.analyze(question).resources, question
     for question in INTENTS["resources"]["not_examples"]:
         assert not analyzer.analyze(question).resources, question
+    for question in INTENTS["resources"]["media_examples"]:
+        assert analyzer.analyze(question).media, question
+    for question in INTENTS["resources"]["media_not_examples"]:
+        assert not analyzer.analyze(question).media, question
 
 
 def test_a_polite_request_is_not_a_yes_no_question(analyzer):

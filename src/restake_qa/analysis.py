@@ -44,6 +44,9 @@ _CLASSIFIED = re.compile(r"[这那哪每][个条张间种项位家篇支只台�
 #: to a page word or run together with others by jieba, it makes no noun (also coverage.py).
 COMMON_CHARACTER_ZIPF = 5.5
 _POSSESSIVE = re.compile(r"['’]s$")
+#: A Chinese pronoun: in the asking clause it points at what the context named (「手上有些 ETC，它也
+#: 可以拿去 restake 嗎？」). English "it" too often points at the asker's own situation ("It become how much?").
+_POINTS_BACK = "它"
 _QUESTION_END = re.compile(r"[?？]|[嗎吗呢嘛吧]\s*$")
 _SPACES = re.compile(r"\s+")
 
@@ -123,6 +126,8 @@ class QuestionAnalysis:
     implied: tuple[str, ...] = ()  # page words the way of asking implies (an ETH amount → 最低)
     audience: tuple[str, ...] = ()  # header words of the steps column for who asks (新手 → 初學者)
     resources: bool = False  # asks for something to read or watch (an article, a video, a dashboard)
+    media: bool = False  # …and about one of the page's videos or articles (its guest, author, source)
+    points_back: bool = False  # a pronoun in the asking clause (它) points at the names said before it
 
     @property
     def unanswerable(self) -> str:
@@ -221,7 +226,9 @@ class QuestionAnalyzer:
                 )
             ),
             audience=tuple(self.patterns.words_of(self.patterns.audience, norm)),
-            resources=any(p.search(norm) for p in self.patterns.resources),
+            resources=(resources := any(p.search(norm) for p in self.patterns.resources)),
+            media=resources and any(p.search(norm) for p in self.patterns.media),
+            points_back=len(asking) < len(clauses) and any(_POINTS_BACK in c for c in asking),
         )
 
     def _intent(self, norm: str, family: str) -> tuple[str, str]:

@@ -43,6 +43,7 @@ class QuestionPatterns:
                     )
         resources = intents.get("resources", {})
         self.resources = self._either(resources.get("zh", ()), resources.get("en", ()))
+        self.media = self._either(resources.get("media_zh", ()), resources.get("media_en", ()))
         requests = intents.get("requests", {})
         self.requests = self._either(requests.get("zh", ()), requests.get("en", ()))
         likeness = intents.get("likeness", {})

@@ -16,7 +16,6 @@ In order, a question is refused when:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from .analysis import FocusTerm, QuestionAnalysis
@@ -24,14 +23,6 @@ from .config import Settings
 from .coverage import Coverage
 
 REASONS = ("not_a_question", "live_data", "prediction", "legal", "not_covered", "no_match")
-#: A Chinese pronoun in the asking clause points back at what the context named: its names are
-#: asked about (English "it" too often points at the asker's own situation: "It become how much?").
-_POINTS_BACK = re.compile(r"它|牠")
-#: A video or an article the question asks about (its guest, author, source): the page's reading
-#: list and videos are what it asks about, in words they do not use.
-_MEDIA = re.compile(
-    r"影片|视频|視頻|文章|延伸閱讀|延伸阅读|訪談|访谈|\bvideos?\b|\barticles?\b|further reading|\binterview"
-)
 #: Words commoner than this (Zipf) say nothing against the page, even when it never uses them.
 WEAK_ZIPF = 5.0
 
@@ -80,7 +71,7 @@ def decide(
     if coverage.quotes_page(analysis.text):
         return RefusalDecision("", tuple(t.written or t.text for t in uncovered), known)  # it quotes the page
     asked = [t for t in uncovered if t.in_question]
-    if not any(t.in_question and t.content for t in covered) or _POINTS_BACK.search(analysis.asking.lower()):
+    if not any(t.in_question and t.content for t in covered) or analysis.points_back:
         # 「OKX 跟 Coinbase 的…，哪家比較好？」; 「手上有些 ETC，它也可以拿去 restake 嗎？」
         asked += [t for t in uncovered if not t.in_question and t.name]
     strict = [t for t in asked if strictness(t, settings) == "strict"]
@@ -88,7 +79,7 @@ def decide(
         # an amount of something the pages never mention (「要花多少手續費」) is not on them either
         # (Chinese nouns only: every Latin word counts as a noun, "figure", "roughly" too)
         strict += [t for t in asked if t not in strict and not t.latin and strictness(t, settings) in ("soft", "weak")]
-    media = analysis.resources and bool(_MEDIA.search(analysis.text.lower()))
+    media = analysis.media
     if confidence >= settings.focus_strict_margin or media:
         # (「凭啥再质押能多拿一份奖励？天上不会掉馅饼吧」: 馅饼 is rare, but the rest is the page's
         # question; 「进阶那一节的视频嘉宾是谁」: a question about something to read or watch asks

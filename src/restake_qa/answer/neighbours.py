@@ -29,9 +29,8 @@ def with_antecedents(units: list[Unit], units_of: Callable[[str], list[Unit]]) -
     to, when that one is not quoted already (``units_of``: a section's units in page order)."""
     out: list[Unit] = []
     for u in units:
-        chain = [u]
+        chain, section = [u], units_of(u.key)
         while chain[0].kind in ("sentence", "alert") and _POINTS_BACK.match(chain[0].text) and len(chain) < _MAX_CHAIN:
-            section = units_of(u.key)
             at = next((j for j, x in enumerate(section) if x is chain[0]), 0)
             before = section[at - 1] if at > 0 else None
             if before is None or before.kind != u.kind or any(before is x for x in [*out, *units]):
