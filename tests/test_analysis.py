@@ -122,6 +122,31 @@ def test_a_question_mark_makes_its_sentence_ask_when_no_pattern_does(analyzer):
     assert analyzer.analyze("ether.fi 的 eETH 現在年化大概幾 %？跟 Lido 比哪個比較高").live_data
 
 
+def test_a_label_before_a_colon_and_what_comes_before_an_emoji_do_not_ask(analyzer):
+    # 「…期末報告：」 labels the question after it; it says nothing of what is asked
+    label = analyzer.analyze("區塊鏈社團期末報告：再質押有哪些風險？")
+    assert {f.text for f in label.focus if f.in_question} == {"再质押", "风险"}, label.focus
+    assert "社团" in {f.text for f in label.focus if not f.in_question}
+    # an emoji ends what was said like a full stop: 群里 / 满屏 are the context, not the question
+    emoji = analyzer.analyze("群里满屏 LST、LRT、AVS 看懵了😵 这三个缩写的全称分别是啥？")
+    assert not {"群里", "满屏"} & {f.text for f in emoji.focus if f.in_question}, emoji.focus
+    # times and links keep their colons
+    assert analyzer.analyze("12:30 之後再質押的風險有哪些？").asking == ""
+    # 「…叫什麼」 asks (the clauses before it are what the asker says of themselves)
+    called = analyzer.analyze("DAO 不想自己跑軟體，想把 ETH 委託出去，頁面說接手跑 AVS 的那個角色叫什麼？")
+    assert "dao" in {f.text for f in called.focus if not f.in_question}
+
+
+def test_who_asks_and_what_they_write_are_not_focus_terms(analyzer):
+    for question, word in (
+        ("阿公問：那些人把 ETH 鎖起來，以太坊就是靠這樣在顧的喔？", "阿公"),
+        ("孫仔講萬一營運者作怪，ETH 會按怎？", "孙仔"),
+        ("写周报要给 EigenLayer 和 Symbiotic 各配一句介绍，按页面原话各是啥？", "原话"),
+        ("my grandson keeps saying restaking, what does the page say it is?", "grandson"),
+    ):
+        assert word not in {f.text for f in analyzer.analyze(question).focus}, question
+
+
 def test_english_adverbs_and_past_participles_are_not_nouns(analyzer):
     words = {
         f.text: f for f in analyzer.analyze("is there a podcast-style talk, ideally one where it got swapped?").focus
@@ -176,6 +201,9 @@ def test_refusals_say_why(retriever, question, reason, named):
         "ngl i don't get what operators actually do",
         "我委託的營運者如果直接離線，我的 ETH 會被罰沒嗎 QQ",
         "eigenpods?",  # no word of general English, but one of the (English) page
+        "wdym operators 'guarantee uptime' 🤨 like an SLA?",  # what it is likened to is no name asked about
+        "做稽核的：假設某個 restaker 在 AVS-A 被 slash，而它同時在保護 AVS-B，那 AVS-B 會發生什麼事？",  # one of them, labelled
+        "記者核稿：新手開始 restake 的兩個步驟是哪兩個？",
     ],
 )
 def test_in_scope_wordings_are_answered(retriever, question):

@@ -83,6 +83,9 @@ def test_steps_are_those_of_the_column_for_who_asks(retriever):
     ):
         answer = compose(retriever, question)
         assert answer.layout == "steps" and "LST" in answer.items[0].text, (question, [i.text for i in answer.items])
+    # no validator of one's own, and asking whether one must run something: beginners too
+    dao = compose(retriever, "我們 DAO 有一筆 stETH，沒有自己的 validator。要怎麼開始 restake？需要自己架 operator 嗎")
+    assert dao.layout == "steps" and "LST" in dao.items[0].text, [i.text for i in dao.items]
     solo = compose(retriever, "我自己跑驗證者，要怎麼開始再質押？")
     assert solo.layout == "steps" and "驗證者" in solo.items[0].text and "LST" not in solo.items[0].text
 
@@ -159,3 +162,8 @@ def test_asking_how_long_a_video_is_puts_the_one_whose_caption_says_it_first(ret
 def test_an_alerts_second_paragraph_continues_its_first(retriever):
     answer = compose(retriever, "if i delegate, do i earn less than the operator?")
     assert any("lower reward rate" in i.text for i in answer.items), [i.text for i in answer.items]
+
+
+def test_how_much_risk_is_the_risk_level_row(retriever):
+    answer = compose(retriever, "restake 會讓我的風險變多少？")
+    assert "風險等級" in answer.items[0].text, [i.text for i in answer.items]

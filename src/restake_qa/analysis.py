@@ -29,9 +29,17 @@ from .question_patterns import QuestionPatterns
 from .text import CJK, TextTools, detect_language, jieba_pos_tokenizer
 
 _LATIN_WORD = re.compile(r"(?<![a-z0-9])[a-z][a-z0-9]*(?:[.'’+-][a-z0-9]+)*", re.IGNORECASE)
+#: Emoji end what was said like a full stop (「…看懵了😵 这三个缩写是啥？」).
+_EMOJI = "\U0001f300-\U0001faff\u2600-\u27bf"
 _CLAUSE = re.compile(
     r"[，,。；;！!？?\n…]+|(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])|\s+-\s+|(?<!vs)(?<!etc)(?<!e\.g)\.\s+"
+    # a label before a colon (「記者核稿：」, "DAO treasury q:"; not a time or a link), emoji
+    r"|\s*(?<!\d):(?!\d|//)\s*|\s*[" + _EMOJI + r"]+[\ufe0f\u200d" + _EMOJI + r"]*\s*"
 )
+#: What ends a sentence (the clauses of one sentence are read together: see _asking).
+_SENTENCE_END = re.compile(r"[。.!！?？\n" + _EMOJI + r"]")
+#: A clause before a colon labels what follows (「記者核稿：」, "sanity check for my notes:"): it never asks.
+_LABEL = re.compile(r"^\s*:")
 #: English words that are not nouns by their ending (ideally, swapped): a Latin word has no
 #: part-of-speech tag, so every other one counts as a noun.
 _NOT_A_NOUN = re.compile(r"[a-z]{3,}(ly|ed)$")
@@ -47,7 +55,9 @@ _POSSESSIVE = re.compile(r"['’]s$")
 #: A Chinese pronoun: in the asking clause it points at what the context named (「手上有些 ETC，它也
 #: 可以拿去 restake 嗎？」). English "it" too often points at the asker's own situation ("It become how much?").
 _POINTS_BACK = "它"
-_QUESTION_END = re.compile(r"[?？]|[嗎吗呢嘛吧]\s*$")
+#: A clause that asks without saying what for: a question mark, a particle, "what is it called"
+#: (「那個角色叫什麼」 — a name, the page's or a section's, not a definition).
+_QUESTION_END = re.compile(r"[?？]|[嗎吗呢嘛吧]\s*$|叫做?(什[么麼]|甚[么麼]|啥)\s*$")
 _SPACES = re.compile(r"\s+")
 
 
@@ -103,6 +113,7 @@ class FocusTerm:
     tag: str = ""  # jieba's part of speech ("eng" for a Latin word)
     left: str = ""  # the two characters of the question before it, and after it (matching form)
     right: str = ""
+    likened: bool = False  # what the subject is likened to (「跟交易所那種一樣嗎」, "like an SLA")
 
     @property
     def content(self) -> bool:
@@ -249,16 +260,19 @@ class QuestionAnalyzer:
         (「Pectra 升級上線之後，再質押有什麼變化？」 asks about Pectra too)."""
         out: list[str] = []
         sentence: list[str] = []
+        labels: set[str] = set()
         at = 0
         for clause in clauses:
             at = norm.find(clause, at) + len(clause)
             sentence.append(clause)
             after = _CLAUSE.match(norm, at)
             separator = after.group(0) if after else ""
-            if at < len(norm) and not re.search(r"[。.!！?？\n]", separator):
+            if _LABEL.match(separator):
+                labels.add(clause)
+            if at < len(norm) and not _SENTENCE_END.search(separator):
                 continue  # the sentence goes on
-            asked = [c for c in sentence if self._asks(c, family)]
-            out += asked or (sentence if re.search(r"[?？]", separator) else [])
+            asked = [c for c in sentence if self._asks(c, family) and c not in labels]
+            out += asked or ([c for c in sentence if c not in labels] if re.search(r"[?？]", separator) else [])
             sentence = []
         return out
 
@@ -300,7 +314,8 @@ class QuestionAnalyzer:
                 if any(a <= start < b for a, b in spans):
                     continue  # question scaffolding: 是什麼, 多少, how much…
                 # what the subject is likened to is said, not asked (「跟交易所那種一樣嗎」)
-                in_question = clause in asking and not any(a <= start < b for a, b in likened)
+                is_likened = any(a <= start < b for a, b in likened)
+                in_question = clause in asking and not is_likened
                 latin = not CJK.search(word)
                 if not latin and (_CLASSIFIED.match(clause[max(0, start - 1) : start + 1]) or word[0] == "个"):
                     # 这 / 条路, 掉 / 个线: jieba glued the classifier (after a demonstrative, or 个
@@ -347,6 +362,7 @@ class QuestionAnalyzer:
                         tag=tag,
                         left=clause[max(0, start - 2) : start],
                         right=clause[start + len(word) : start + len(word) + 2],
+                        likened=is_likened,
                     )
         return list(out.values())
 

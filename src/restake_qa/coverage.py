@@ -91,6 +91,9 @@ class Coverage:
             variants = _variants(word)
             if variants & (self._latin | self._forms):
                 return True
+            head, dash, label = word.rpartition("-")
+            if dash and len(label) <= 2 and _variants(head) & (self._latin | self._forms):
+                return True  # one of them, labelled: AVS-A, operator-1
             if len(word) >= 5 and not term.name:  # one typo (a name must be exact: rsETH is not stETH)
                 return self._one_typo(word)
             return False

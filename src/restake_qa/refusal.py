@@ -73,7 +73,8 @@ def decide(
     asked = [t for t in uncovered if t.in_question]
     if not any(t.in_question and t.content for t in covered) or analysis.points_back:
         # 「OKX 跟 Coinbase 的…，哪家比較好？」; 「手上有些 ETC，它也可以拿去 restake 嗎？」
-        asked += [t for t in uncovered if not t.in_question and t.name]
+        # (not what the subject is likened to: "operators 'guarantee uptime' 🤨 like an SLA?")
+        asked += [t for t in uncovered if not t.in_question and t.name and not t.likened]
     strict = [t for t in asked if strictness(t, settings) == "strict"]
     if analysis.intent == "quantity":
         # an amount of something the pages never mention (「要花多少手續費」) is not on them either
