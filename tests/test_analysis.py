@@ -212,6 +212,23 @@ def test_in_scope_wordings_are_answered(retriever, question):
 
 
 @pytest.mark.slow
+def test_names_around_a_clause_that_names_nothing_count_only_where_it_asks_about_them(retriever):
+    # its own sentence, and every sentence before a clause that says nothing itself: refused
+    for question in (
+        "OKX 跟 Coinbase 的質押收益，哪家比較好？",
+        "I just moved to Seattle for a new job and wonder whether to buy a car. I like hiking. What would you do?",
+    ):
+        assert retriever.search(question).refused, question
+    # a later sentence, a label before a colon, or what the subject is likened to: answered
+    for question in (
+        "Liquid staking and liquid restaking, what is different? In Korea many people say same thing but I think not same.",
+        "DAO 國庫兩個方案：A 自己跑驗證者做原生再質押，B 先在 Lido 換 stETH 走流動性再質押。頁面對這兩種分別咋描述的，差在哪？",
+    ):
+        result = retriever.search(question)
+        assert not result.refused, (question, result.evidence)
+
+
+@pytest.mark.slow
 def test_coverage_across_scripts_synonyms_stems_and_one_typo(retriever):
     from restake_qa.analysis import FocusTerm
 

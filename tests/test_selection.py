@@ -167,3 +167,12 @@ def test_an_alerts_second_paragraph_continues_its_first(retriever):
 def test_how_much_risk_is_the_risk_level_row(retriever):
     answer = compose(retriever, "restake 會讓我的風險變多少？")
     assert "風險等級" in answer.items[0].text, [i.text for i in answer.items]
+
+
+def test_an_alerts_title_is_quoted_with_what_it_titles(retriever):
+    for question, said in (
+        ("页面有个提示框标题叫“以太坊联合创始人正在输入…”，说的是谁啊？他输入了啥", "维塔利克"),
+        ("what's the 'co-founder is typing' box about?", "Vitalik"),
+    ):
+        texts = [i.text for i in compose(retriever, question).items]
+        assert any(said in t for t in texts), (question, texts)

@@ -114,6 +114,8 @@ class FocusTerm:
     left: str = ""  # the two characters of the question before it, and after it (matching form)
     right: str = ""
     likened: bool = False  # what the subject is likened to (「跟交易所那種一樣嗎」, "like an SLA")
+    sentence: int = 0  # which sentence of the question it is in (0 first)
+    label: bool = False  # in a label before a colon (「DAO 國庫兩個方案：…」)
 
     @property
     def content(self) -> bool:
@@ -139,6 +141,7 @@ class QuestionAnalysis:
     resources: bool = False  # asks for something to read or watch (an article, a video, a dashboard)
     media: bool = False  # …and about one of the page's videos or articles (its guest, author, source)
     points_back: bool = False  # a pronoun in the asking clause (它) points at the names said before it
+    asking_sentences: tuple[int, ...] = ()  # the sentences (0 first) that hold an asking clause
 
     @property
     def unanswerable(self) -> str:
@@ -213,8 +216,10 @@ class QuestionAnalyzer:
         pairs = _clauses(norm, text if len(text) == len(norm) else norm)
         clauses = [c for c, _ in pairs]
         intent, rule = self._intent(norm, family)
-        asking = self._asking(norm, clauses, family) or clauses
-        focus = tuple(self._focus(pairs, set(asking), family))
+        sentence_of, separators = self._sentences(norm, clauses)
+        labels = [bool(_LABEL.match(x)) for x in separators]
+        asking = self._asking(clauses, sentence_of, separators, family) or clauses
+        focus = tuple(self._focus(pairs, set(asking), family, sentence_of, labels))
         # 「聽說 EigenLayer 最近被駭了，是真的嗎？」: the asking clause only asks for confirmation,
         # what it confirms is said before it
         live_clauses = asking if any(t.in_question and t.content for t in focus) else clauses
@@ -240,6 +245,7 @@ class QuestionAnalyzer:
             resources=(resources := any(p.search(norm) for p in self.patterns.resources)),
             media=resources and any(p.search(norm) for p in self.patterns.media),
             points_back=len(asking) < len(clauses) and any(_POINTS_BACK in c for c in asking),
+            asking_sentences=tuple(sorted({sentence_of[k] for k, c in enumerate(clauses) if c in asking})),
         )
 
     def _intent(self, norm: str, family: str) -> tuple[str, str]:
@@ -254,26 +260,30 @@ class QuestionAnalyzer:
                 return intent, matched[intent]
         return "other", ""
 
-    def _asking(self, norm: str, clauses: list[str], family: str) -> list[str]:
-        """The clauses that ask: those ending in a question particle or matching an intent
-        pattern; in a sentence with none, every clause of it when a question mark ends it
-        (「Pectra 升級上線之後，再質押有什麼變化？」 asks about Pectra too)."""
-        out: list[str] = []
-        sentence: list[str] = []
-        labels: set[str] = set()
-        at = 0
+    @staticmethod
+    def _sentences(norm: str, clauses: list[str]) -> tuple[list[int], list[str]]:
+        """Which sentence each clause is in, and the punctuation after each."""
+        sentence_of, separators, sentence, at = [], [], 0, 0
         for clause in clauses:
             at = norm.find(clause, at) + len(clause)
-            sentence.append(clause)
             after = _CLAUSE.match(norm, at)
-            separator = after.group(0) if after else ""
-            if _LABEL.match(separator):
-                labels.add(clause)
-            if at < len(norm) and not _SENTENCE_END.search(separator):
-                continue  # the sentence goes on
-            asked = [c for c in sentence if self._asks(c, family) and c not in labels]
-            out += asked or ([c for c in sentence if c not in labels] if re.search(r"[?？]", separator) else [])
-            sentence = []
+            separators.append(after.group(0) if after else "")
+            sentence_of.append(sentence)
+            if _SENTENCE_END.search(separators[-1]):
+                sentence += 1
+        return sentence_of, separators
+
+    def _asking(self, clauses: list[str], sentence_of: list[int], separators: list[str], family: str) -> list[str]:
+        """The clauses that ask: those ending in a question particle or matching an intent
+        pattern; in a sentence with none, every clause of it when a question mark ends it
+        (「Pectra 升級上線之後，再質押有什麼變化？」 asks about Pectra too) — except a label before a
+        colon (「記者核稿：」), which says what follows."""
+        out: list[str] = []
+        for number in sorted(set(sentence_of)):
+            members = [k for k, n in enumerate(sentence_of) if n == number]
+            asked = [clauses[k] for k in members if self._asks(clauses[k], family)]
+            ends_asking = re.search(r"[?？]", separators[members[-1]])
+            out += asked or ([clauses[k] for k in members if not _LABEL.match(separators[k])] if ends_asking else [])
         return out
 
     def _asks(self, clause: str, family: str) -> bool:
@@ -303,11 +313,13 @@ class QuestionAnalyzer:
             word == t.term.lower() or word in (a.lower() for a in t.aliases) for t in self.tools.glossary
         )
 
-    def _focus(self, clauses: list[tuple[str, str]], asking: set[str], family: str) -> list[FocusTerm]:
+    def _focus(
+        self, clauses: list[tuple[str, str]], asking: set[str], family: str, sentence_of: list[int], labels: list[bool]
+    ) -> list[FocusTerm]:
         """Informative words of the clauses, in order, without repeats; Chinese words as jieba
         cuts them (the glossary is its user dictionary), Latin words whole."""
         out: dict[str, FocusTerm] = {}
-        for clause, original in clauses:
+        for k, (clause, original) in enumerate(clauses):
             spans = self._pattern_spans(clause, family)
             likened = [m.span("other") for p in self.patterns.likeness for m in p.finditer(clause)]
             for word, start, tag in self._words(clause):
@@ -363,6 +375,8 @@ class QuestionAnalyzer:
                         left=clause[max(0, start - 2) : start],
                         right=clause[start + len(word) : start + len(word) + 2],
                         likened=is_likened,
+                        sentence=sentence_of[k],
+                        label=labels[k],
                     )
         return list(out.values())
 

@@ -71,10 +71,22 @@ def decide(
     if coverage.quotes_page(analysis.text):
         return RefusalDecision("", tuple(t.written or t.text for t in uncovered), known)  # it quotes the page
     asked = [t for t in uncovered if t.in_question]
-    if not any(t.in_question and t.content for t in covered) or analysis.points_back:
-        # 「OKX 跟 Coinbase 的…，哪家比較好？」; 「手上有些 ETC，它也可以拿去 restake 嗎？」
-        # (not what the subject is likened to: "operators 'guarantee uptime' 🤨 like an SLA?")
-        asked += [t for t in uncovered if not t.in_question and t.name and not t.likened]
+    # names said around the asking clause, when it asks about them: it points back (「手上有些 ETC，
+    # 它也可以拿去 restake 嗎？」), or it names nothing of the pages itself — then the names of its
+    # own sentence (「OKX 跟 Coinbase 的…，哪家比較好？」), or of every sentence before it when it
+    # says nothing itself ("…move to Seattle… What would you do?"); not what the subject is likened
+    # to ("like an SLA?"), nor a label before a colon (「DAO 國庫兩個方案：…」), nor what a later
+    # sentence adds ("…what is different? In Korea many people say…")
+    near: set[int] = set()
+    if analysis.points_back:
+        near = {t.sentence for t in analysis.focus}
+    elif not any(t.in_question and t.content for t in covered):
+        near = set(analysis.asking_sentences)
+        if near and not any(t.in_question for t in analysis.focus):
+            near |= set(range(min(near)))
+    asked += [
+        t for t in uncovered if not t.in_question and t.name and not t.likened and not t.label and t.sentence in near
+    ]
     strict = [t for t in asked if strictness(t, settings) == "strict"]
     if analysis.intent == "quantity":
         # an amount of something the pages never mention (「要花多少手續費」) is not on them either

@@ -2,6 +2,8 @@
 
 * a sentence that points back (「這樣他們就不需要…」, "In return, …") needs the sentence it
   points back to;
+* a title that says nothing itself (an alert's 「以太坊共同創辦人正在輸入…」) needs what it
+  titles: the paragraph after it;
 * a video needs the line that captions it (the page gives a video's length there, not in its
   title: 「18 分鐘解釋再質押」).
 """
@@ -20,13 +22,16 @@ _POINTS_BACK = re.compile(
     re.IGNORECASE,
 )
 _FULL_STOP = re.compile(r"[。．.!！?？]\s*$")
+#: A title: no full stop, ending in an ellipsis or a colon (「…正在輸入…」, "The co-founder is typing…").
+_TITLE = re.compile(r"(…|\.\.\.|:|：)\s*$")
 #: How far back a chain of sentences pointing back is followed (「然而」 → 「作為回報」 → the claim).
 _MAX_CHAIN = 3
 
 
 def with_antecedents(units: list[Unit], units_of: Callable[[str], list[Unit]]) -> list[Unit]:
     """``units`` with each sentence that points back placed after the sentence it points back
-    to, when that one is not quoted already (``units_of``: a section's units in page order)."""
+    to, and each alert's title followed by the paragraph it titles, when that one is not quoted
+    already (``units_of``: a section's units in page order)."""
     out: list[Unit] = []
     for u in units:
         chain, section = [u], units_of(u.key)
@@ -36,6 +41,11 @@ def with_antecedents(units: list[Unit], units_of: Callable[[str], list[Unit]]) -
             if before is None or before.kind != u.kind or any(before is x for x in [*out, *units]):
                 break
             chain.insert(0, before)
+        if u.kind == "alert" and _TITLE.search(u.text):
+            at = next((j for j, x in enumerate(section) if x is u), len(section))
+            after = section[at + 1] if at + 1 < len(section) else None
+            if after is not None and after.kind == u.kind and not any(after is x for x in [*out, *units]):
+                chain.append(after)
         out += chain
     return out
 
