@@ -176,3 +176,10 @@ def test_an_alerts_title_is_quoted_with_what_it_titles(retriever):
     ):
         texts = [i.text for i in compose(retriever, question).items]
         assert any(said in t for t in texts), (question, texts)
+
+
+def test_a_sure_thing_is_answered_with_the_page_saying_it_is_not(retriever):
+    # 穩賺不賠 / "free money" are the page's 「並非沒有風險」 by other words
+    for question, said in (("再质押是不是稳赚不赔啊", "并非没有风险"), ("is restaking free money?", "not risk free")):
+        answer = compose(retriever, question)
+        assert said in answer.items[0].text, (question, [i.text for i in answer.items])
