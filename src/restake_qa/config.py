@@ -113,7 +113,7 @@ class Settings:
     answer_max_sentences: int = _setting(3, "Most sentences in one answer.")
     answer_sections: int = _setting(2, "Most sections an answer may quote from.")
     answer_unit_weights: str = _setting(
-        "dense=2.379 lexical=2.317 lexical_abs=0.887 label=1.263 label_aside=-0.239 text=0.409 fused=0.56 rank0=1.022 rank1=0.353 heading=0.093 title=0.495 cue=0.782 first=-0.083 row=-0.284 step=0.23 item=0.078 alert=-0.313 video=-0.568",
+        "dense=2.373 lexical=2.291 lexical_abs=0.836 label=1.23 label_aside=-0.177 text=0.516 fused=0.512 rank0=1.049 rank1=0.391 heading=0.008 title=0.536 cue=0.699 find=1.039 first=-0.114 row=-0.292 step=0.165 item=0.077 alert=-0.294 video=-0.523",
         "Weights of an answer unit's features (see answer/select.py); `restake-qa eval --tune` fits them on the answer question set.",
     )
     # service

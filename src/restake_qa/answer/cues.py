@@ -50,3 +50,9 @@ NO_VIDEO = re.compile(
 ABOUT_ITSELF = frozenset({"definition", "who", "list", "comparison"})
 #: Asking what an abbreviation stands for: the unit that spells the name out.
 FULL_NAME = re.compile(r"全名|全稱|全称|縮寫|缩写|stand for|full name|abbreviat")
+#: Asking how the parties find each other (「AVS 是怎麼找到營運者的」, "how would an AVS find operators"):
+#: the page's marketplaces answer it (MATCHMAKING), not the row of the party to be found.
+FINDING = re.compile(
+    r"找到|去哪找|怎麼找|怎么找|哪裡找|哪里找|撮合|對接|对接|\bfind(ing)?\b|\bmatch(ing|es)? (with|up)\b|marketplace"
+)
+MATCHMAKING = re.compile(r"找到彼此|找到對方|相互發現|相互发现|市場|市场|find each other|find operators|marketplace")

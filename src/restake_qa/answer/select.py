@@ -26,7 +26,7 @@ from ..analysis import QuestionAnalysis
 from ..errors import ConfigError
 from ..retrieval import Hit, Retrieval, Retriever, relative
 from ..units import Unit
-from .cues import ABOUT_ITSELF, CUES, FULL_NAME, NEXT, NO_VIDEO, PLURAL, STEPS, VIDEO
+from .cues import ABOUT_ITSELF, CUES, FINDING, FULL_NAME, MATCHMAKING, NEXT, NO_VIDEO, PLURAL, STEPS, VIDEO
 from .labels import clean, header_words, item_named, label_in, mentioned
 from .neighbours import caption, with_antecedents
 
@@ -48,6 +48,7 @@ UNIT_FEATURES = (
     "heading",
     "title",
     "cue",
+    "find",
     "first",
     "row",
     "step",
@@ -125,6 +126,7 @@ class Selector:
         overlap = [sum(idf[t] for t in retriever.unit_tokens(u) if t in idf) / mass for u in self.units]
         most = max(overlap, default=0.0) or 1.0
         cue = CUES.get(self.analysis.intent)
+        finding = bool(FINDING.search(self.analysis.text.lower()))
         full_name = FULL_NAME.search(self.analysis.text.lower())
         long_forms = [tools.normalize(t.term) for t in tools.glossary_terms_in(self.analysis.text)] if full_name else []
         # what the asked abbreviations look like where the page spells them out: "(lrt)"
@@ -166,6 +168,7 @@ class Selector:
                 "heading": float(self.heading_match.get(u.key, False)),
                 "title": relative(title_cos[u.key], best_title, retriever.spread),
                 "cue": float(cue is not None and bool(cue.search(u.text.lower()))),
+                "find": float(finding and bool(MATCHMAKING.search(u.text.lower()))),
                 "first": float(first_unit.get(u.key) is u),
                 "row": float(u.kind == "row"),
                 "step": float(u.kind == "step"),
