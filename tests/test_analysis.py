@@ -143,6 +143,8 @@ def test_who_asks_and_what_they_write_are_not_focus_terms(analyzer):
         ("孫仔講萬一營運者作怪，ETH 會按怎？", "孙仔"),
         ("写周报要给 EigenLayer 和 Symbiotic 各配一句介绍，按页面原话各是啥？", "原话"),
         ("my grandson keeps saying restaking, what does the page say it is?", "grandson"),
+        ("AVS 是什麼東東？可以舉例嗎", "东东"),
+        ("AVS 是什麼東東？可以舉例嗎", "举例"),
     ):
         assert word not in {f.text for f in analyzer.analyze(question).focus}, question
 

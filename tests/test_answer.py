@@ -115,6 +115,13 @@ def test_resolve_question_keeps_stand_alone_questions(tools):
     assert resolve_question("營運者是什麼？", history, tools) == "營運者是什麼？"
     assert resolve_question("那風險呢？", [], tools) == "那風險呢？"
     assert resolve_question("那風險呢？", history, tools).startswith("再質押")
+    # a pronoun after the question's own term points at it, not at the conversation's
+    solo = "solo staker here, can i restake natively? how do i hook it up"
+    assert resolve_question(solo, [{"question": "What is an LRT?", "answer": ""}], tools) == solo
+    assert (
+        resolve_question("how do i hook it up", [{"question": "What is an LRT?", "answer": ""}], tools)
+        != "how do i hook it up"
+    )
 
 
 def test_cli_ask_prints_the_same_answer(real_engine, monkeypatch):

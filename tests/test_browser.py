@@ -18,8 +18,10 @@ browser_test = pytest.mark.browser
 
 ARTIFACTS = ROOT / "test-artifacts"
 RISKS = "#what-are-the-risks-of-restaking"
-DESKTOP = {"viewport": {"width": 1280, "height": 900}, "reduced_motion": "reduce"}
+# a Taiwanese reader's browser: the interface starts in the browser's language
+DESKTOP = {"viewport": {"width": 1280, "height": 900}, "reduced_motion": "reduce", "locale": "zh-TW"}
 PHONE = {
+    "locale": "zh-TW",
     "viewport": {"width": 375, "height": 740},
     "is_mobile": True,
     "has_touch": True,
@@ -280,6 +282,20 @@ def test_phone_layout_languages_and_simplified_terms(browser, live_server):
         expect()(page.locator("#question")).to_have_attribute("placeholder", "Ask about restaking…")
         expect()(reply.locator(".sources h3")).to_have_text("Sources")
         screenshot(page, "chat-phone-en")
+
+
+@browser_test
+def test_the_interface_starts_in_the_browsers_language_until_one_is_chosen(browser, live_server):
+    for locale, html_lang, title in (("en-US", "en", "Restaking Q&A"), ("zh-CN", "zh-Hans-CN", "再质押问答")):
+        with open_page(browser, **{**DESKTOP, "locale": locale}) as page:
+            page.goto(live_server.url)
+            expect()(page.locator("html")).to_have_attribute("lang", html_lang)
+            expect()(page.locator("h1")).to_have_text(title)
+            expect()(page.locator("#ui-language")).to_have_value("en" if locale == "en-US" else "zh-cn")
+            if locale == "en-US":  # a choice made once wins over the browser's language
+                page.select_option("#ui-language", "zh-tw")
+                page.reload()
+                expect()(page.locator("html")).to_have_attribute("lang", "zh-Hant-TW")
 
 
 @browser_test

@@ -671,3 +671,14 @@ def test_an_engine_keeps_serving_when_a_new_version_fails_to_load_and_follows_gl
     assert engine.snapshot().index.version == second.version and engine.error is None
     assert "保險基金" in {t.term for t in engine.tools.glossary}
     assert engine.snapshot().retriever.tools is engine.tools  # questions are tokenised like the new index
+
+
+def test_a_new_stop_word_rebuilds_the_index(tools, monkeypatch):
+    from restake_qa import build as build_module
+    from restake_qa.config import load_settings
+    from restake_qa.corpus import load_corpus
+
+    sections = load_corpus(load_settings().corpus_path)
+    before = build_module.tokenizer_probe(tools, sections)
+    monkeypatch.setattr(build_module, "STOPWORDS", build_module.STOPWORDS | {"restaking"})
+    assert build_module.tokenizer_probe(tools, sections) != before

@@ -180,7 +180,20 @@
     },
   };
 
-  let lang = I18N[storage.get(STORE_LANG)] ? storage.get(STORE_LANG) : "zh-tw";
+  // The interface language: the one chosen before, else the browser's first Chinese or English
+  // one (en-US → English; zh-CN, zh-SG, zh-Hans → Simplified; other Chinese → Traditional), else
+  // Traditional Chinese, the page's own language.
+  function browserLanguage() {
+    const tags = navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language || ""];
+    for (const tag of tags) {
+      const code = String(tag).toLowerCase();
+      if (code === "en" || code.startsWith("en-")) return "en";
+      if (/^zh-(cn|sg|my|hans)\b/.test(code)) return "zh-cn";
+      if (code === "zh" || code.startsWith("zh-")) return "zh-tw";
+    }
+    return "zh-tw";
+  }
+  let lang = I18N[storage.get(STORE_LANG)] ? storage.get(STORE_LANG) : browserLanguage();
   const t = () => I18N[lang];
   // the BCP 47 tag of a page version (its front-matter lang) or an asker's language
   const langTag = (code) => (code === "en" ? "en" : code === "zh" || code === "zh-cn" ? "zh-Hans-CN" : "zh-Hant-TW");

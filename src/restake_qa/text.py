@@ -51,7 +51,8 @@ STOPWORDS = frozenset(
     the a an is are was were be been being do does did of to in on for with by as at from that this these
     those it its what which who whom how why when where can could should would will shall may might
     i me my we our you your he she they them their there here and or but if then so than about into
-    any some much many more most not no yes please tell explain mean means vs versus
+    any some much many more most not no yes please tell explain mean means vs versus even actually really
+    basically literally
     """.split()
 )
 

@@ -30,6 +30,8 @@ def resolve_question(question: str, history: list[dict[str, str]], tools: TextTo
     carry = _CARRY_EN.match(text) if english else (_CARRY_ZH.match(text) if _CARRY_ZH_MARK.search(text) else None)
     if not pronoun and not (carry and not tools.glossary_terms_in(text)):
         return question  # it names its own topic (「今天天氣如何？」 stays off-topic)
+    if pronoun and tools.glossary_terms_in(text[: pronoun.start()]):
+        return question  # the pronoun points at what the question named before it ("restake natively? … hook it up")
     topic = _topic(history, tools, english, simplified=detect_language(text, tools) == "zh-cn")
     if not topic or topic.lower() in text.lower():
         return question
