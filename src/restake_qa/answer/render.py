@@ -102,13 +102,18 @@ def display(unit: Unit, *, compact: bool = False) -> str:
     """How a unit reads: a labels-table row as 「term：description」 (only the first sentence
     of the description when ``compact``), a step or item as written, a sentence as it is."""
     if unit.kind == "row" and unit.table_kind == "labels" and unit.label:
-        description = unit.description
+        description = unit.cells[1] if len(unit.cells) > 1 else ""
         if compact:
             description = first_sentence(description)
+        chinese = bool(CJK.search(unit.label + description))
+        # a further column reads with its header: 「…（風險等級：低）」, "… (Risk level: LOW)"
+        extra = [(h, c) for h, c in zip(unit.headers[2:], unit.cells[2:]) if c]
+        if extra:
+            said = "；".join(f"{h}：{c}" for h, c in extra) if chinese else "; ".join(f"{h}: {c}" for h, c in extra)
+            description = f"{description}（{said}）" if chinese else f"{description} ({said})"
         if not description:
             return unit.label
-        separator = "：" if CJK.search(unit.label + description) else ": "
-        return f"{unit.label}{separator}{description}"
+        return f"{unit.label}{'：' if chinese else ': '}{description}"
     return unit.text.strip()
 
 
