@@ -169,3 +169,18 @@ def test_table_rows_read_with_their_language_separators(retriever):
     assert rows and all("；" not in text and "（" not in text and " (Risk level: " in text for text in rows), rows
     answer = compose(retriever, "Can I lose my ETH if I restake?")
     assert "；" not in answer.text, answer.text
+
+
+def test_every_refusal_with_suggested_sections_introduces_them_and_a_greeting_is_welcomed(retriever):
+    from restake_qa.answer.render import GREETING, SUGGESTIONS_INTRO
+
+    for question in ("ETH 現在多少錢一顆？", "restake 賺的獎勵要不要交稅？", "EigenLayer 的空投什麼時候發？"):
+        answer = compose(retriever, question)
+        assert answer.refused and answer.suggestions and answer.message.endswith(SUGGESTIONS_INTRO["zh-tw"]), (
+            question,
+            answer.message,
+        )
+    for question, language in (("hi", "en"), ("你好～", "zh-tw"), ("嗨 大家好", "zh-tw")):
+        answer = compose(retriever, question)
+        assert answer.refused and answer.message == GREETING[language] and not answer.suggestions, question
+    assert not compose(retriever, "hi, what is restaking?").refused

@@ -67,7 +67,7 @@ class QuestionPatterns:
         noise = refusals["not_a_question"]
         self.noise = {
             kind: [self._compile(p, "zh-tw" if CJK.search(p) else "en") for p in noise[kind]]
-            for kind in ("markup", "template", "injection")
+            for kind in ("markup", "template", "injection", "greeting")
         }
 
     def _compile(self, pattern: str, language: str) -> re.Pattern[str]:

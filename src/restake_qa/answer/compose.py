@@ -155,7 +155,8 @@ def _refusal(result: Retrieval, question: str, resolved: str, language: str, int
             {"title": h.section.title, "anchor": h.anchor, "url": h.section.url, "lang": h.section.lang}
             for h in result.hits[:3]
         )
-    message = refusal_message(reason, language, uncovered)
+    kind = result.analysis.not_a_question if result.analysis else ""
+    message = refusal_message(reason, language, uncovered, suggestions=bool(suggestions), kind=kind)
     return Answer(
         question=question,
         language=language,

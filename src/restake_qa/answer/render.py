@@ -64,6 +64,12 @@ REFUSALS = {
         "en": 'That doesn\'t look like a question about restaking. Ask in a sentence, for example "What are the risks of restaking?"',
     },
 }
+#: A greeting alone (「你好」, "hi"): how to ask, instead of "that is not a question".
+GREETING = {
+    "zh-tw": "我根據 ethereum.org 的再質押頁面回答問題，歡迎提問，例如「再質押有哪些風險？」",
+    "zh-cn": "我根据 ethereum.org 的再质押页面回答问题，欢迎提问，例如“再质押有哪些风险？”",
+    "en": 'I answer questions from ethereum.org\'s restaking page; ask me, for example, "What are the risks of restaking?"',
+}
 SUGGESTIONS_INTRO = {
     "zh-tw": "您可以看看以下相關章節：",
     "zh-cn": "您可以看看以下相关章节：",
@@ -79,12 +85,18 @@ def quoted_terms(terms: list[str], language: str) -> str:
     return "、".join(f"「{t}」" for t in terms)
 
 
-def refusal_message(reason: str, language: str, uncovered: list[str]) -> str:
+def refusal_message(
+    reason: str, language: str, uncovered: list[str], *, suggestions: bool = False, kind: str = ""
+) -> str:
+    """Why the page cannot answer, in ``language``; introducing the suggested sections when
+    there are some (``kind``: which sort of not-a-question it is — a greeting gets a welcome)."""
     if reason == "not_covered" and not uncovered:
         reason = "no_match"
+    if reason == "not_a_question" and kind == "greeting":
+        return GREETING[language]
     template = REFUSALS.get(reason, REFUSALS["no_match"])[language]
     message = template.format(terms=quoted_terms(uncovered[:3], language))
-    if reason in ("no_match", "not_covered"):
+    if suggestions:
         message += " " + SUGGESTIONS_INTRO[language] if language == "en" else SUGGESTIONS_INTRO[language]
     return message
 
