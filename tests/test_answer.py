@@ -105,6 +105,8 @@ def test_follow_ups_use_the_conversation(retriever):
     risks = compose(retriever, "那風險呢？", history=history)
     assert not risks.refused and risks.citations[0].anchor == "what-are-the-risks-of-restaking"
     assert risks.resolved_question and "再質押" in risks.resolved_question
+    # asked after another question or on its own, the risks are the page's whole list of them
+    assert risks.layout == "list" and len(risks.items) == 4, [i.text for i in risks.items]
     wait = compose(retriever, "它要等多久？", history=history)
     assert not wait.refused
     assert any("解綁定期" in c.snippet for c in wait.citations), [c.snippet for c in wait.citations]
