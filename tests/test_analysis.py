@@ -206,6 +206,10 @@ def test_refusals_say_why(retriever, question, reason, named):
         "wdym operators 'guarantee uptime' 🤨 like an SLA?",  # what it is likened to is no name asked about
         "做稽核的：假設某個 restaker 在 AVS-A 被 slash，而它同時在保護 AVS-B，那 AVS-B 會發生什麼事？",  # one of them, labelled
         "記者核稿：新手開始 restake 的兩個步驟是哪兩個？",
+        "老铁们 restake 到底要不要自己搭 node 啊，小白整不明白",  # how forum posters address each other
+        "restake 之后 boleh 马上 withdraw 吗？还是要等 lah",  # Malay words in Chinese
+        "Abeg who be operator for restaking and wetin dem dey guarantee?",  # Nigerian Pidgin
+        "我媽問我restake是不是詐騙我要怎麼跟她解釋這到底是什麼還有風險在哪",  # a scam is the page's risk
     ],
 )
 def test_in_scope_wordings_are_answered(retriever, question):
