@@ -89,7 +89,7 @@ def test_the_refusal_rule_decides_and_explains(tiny):
     assert not retriever(tiny, refusal_rule="bias=1").search("香蕉是黃色的嗎").refused
     # a weak match is refused unless the question's own words are all the page's
     weak = retriever(tiny, refusal_rule="bias=-1")
-    refused = weak.search("哈囉你好")
+    refused = weak.search("明天會下雨嗎")
     assert refused.refused and refused.evidence["confidence"] == -1.0 and refused.evidence["reason"] == "no_match"
     assert not weak.search("蘋果").refused and weak.search("蘋果").evidence["covered"] == ["蘋果"]
     # a focus term the page never uses refuses even a strong match, and is named
@@ -128,6 +128,6 @@ def test_a_table_row_reads_as_a_sentence(tiny):
 
 
 def test_a_refused_answer_has_no_quotes_but_suggestions_and_a_reason(tiny):
-    answer = compose(retriever(tiny, refusal_rule="bias=-1"), "哈囉你好")
+    answer = compose(retriever(tiny, refusal_rule="bias=-1"), "明天會下雨嗎")
     assert answer.refused and not answer.sentences and not answer.citations
     assert answer.suggestions and answer.message and answer.to_dict()["refusal"]["reason"] == "no_match"

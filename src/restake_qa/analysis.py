@@ -53,8 +53,9 @@ _CLASSIFIED = re.compile(r"[这那哪每][个条张间种项位家篇支只台�
 COMMON_CHARACTER_ZIPF = 5.5
 _POSSESSIVE = re.compile(r"['’]s$")
 #: A Chinese pronoun: in the asking clause it points at what the context named (「手上有些 ETC，它也
-#: 可以拿去 restake 嗎？」). English "it" too often points at the asker's own situation ("It become how much?").
-_POINTS_BACK = "它"
+#: 可以拿去 restake 嗎？」), and so does "which one" ("Quidax or Binance P2P - which one…?"). English
+#: "it" too often points at the asker's own situation ("It become how much?").
+_POINTS_BACK = re.compile(r"它|\bwhich (one|ones|of (them|these|those|the two))\b")
 #: A clause that asks without saying what for: a question mark, a particle, "what is it called"
 #: (「那個角色叫什麼」 — a name, the page's or a section's, not a definition).
 _QUESTION_END = re.compile(r"[?？]|[嗎吗呢嘛吧]\s*$|叫做?(什[么麼]|甚[么麼]|啥)\s*$")
@@ -244,7 +245,7 @@ class QuestionAnalyzer:
             audience=tuple(self.patterns.words_of(self.patterns.audience, norm)),
             resources=(resources := any(p.search(norm) for p in self.patterns.resources)),
             media=resources and any(p.search(norm) for p in self.patterns.media),
-            points_back=len(asking) < len(clauses) and any(_POINTS_BACK in c for c in asking),
+            points_back=len(asking) < len(clauses) and any(_POINTS_BACK.search(c) for c in asking),
             asking_sentences=tuple(sorted({sentence_of[k] for k, c in enumerate(clauses) if c in asking})),
         )
 

@@ -107,9 +107,12 @@ class Coverage:
 
     def quotes_page(self, question: str) -> str:
         """The first stretch ``question`` quotes that is the pages' own words (「如何開始」,
-        「這些代幣可以賺取 ETH 質押和再質押獎勵」), or "": such a question asks about the page."""
+        「這些代幣可以賺取 ETH 質押和再質押獎勵」), or "": such a question asks about the page. One
+        English word in quotes is a word, not a quotation ("is 'restaking' on Bittensor the same?")."""
         for m in _QUOTED.finditer(unicodedata.normalize("NFKC", question)):
             quoted = _SPACES.sub("", self.tools.normalize(m.group(1)))
+            if not CJK.search(quoted) and " " not in m.group(1).strip():
+                continue
             if len(quoted) >= MIN_QUOTE and quoted in self._text:
                 return m.group(1)
         return ""
