@@ -192,3 +192,13 @@ def test_how_the_parties_find_each_other_is_the_marketplace_not_the_row_of_who_i
     ):
         answer = compose(retriever, question)
         assert any(said in i.text for i in answer.items), (question, [i.text for i in answer.items])
+
+
+def test_a_list_of_the_things_a_table_lists_is_that_table(retriever):
+    # 缺點 are the page's 風險: the risks table (its first column 「風險」), not the comparison table's risk row
+    answer = compose(retriever, "我记得页面有个“再质押的缺点”章节，里面写了哪几条？挨个列一下")
+    assert answer.layout == "list" and len(answer.items) == 4 and "罚没" in answer.items[0].text, [
+        i.text for i in answer.items
+    ]
+    # 「有哪些不同」 asks for a comparison, not a list
+    assert compose(retriever, "質押跟再質押有哪些不同").layout == "table"

@@ -59,6 +59,8 @@ UNIT_FEATURES = (
 #: A unit joins the best one when it scores within this of it (any section), or continues it.
 FOLLOW_MARGIN, CONTINUE_MARGIN = 1.0, 1.5
 MAX_TEXT_ITEMS, MAX_LIST_ITEMS = 3, 8
+#: How much a table whose first column names what the question asks for (「風險」) counts before others.
+ITEMS_NAMED = 1.0
 
 
 @dataclass
@@ -260,8 +262,12 @@ class Selector:
         best_group: tuple[float, str, list[Unit]] | None = None
         top_hit = self.hit_of[max(self.units, key=self.score).key]
         groups = self.groups
+        # a table of the things the question names (its first column is 「風險」 / "Risks")
+        names_items = {
+            id(units): kind == "labels" and self._norm_headers(units)[0] in self.question_norm for kind, units in groups
+        }
         # a list where the best quotation is (its section or what continues it) comes first
-        groups = [g for g in groups if self.hit_of[g[1][0].key] is top_hit] or groups
+        groups = [g for g in groups if self.hit_of[g[1][0].key] is top_hit or names_items[id(g[1])]] or groups
         for kind, units in groups:
             if kind == "steps":
                 continue
@@ -277,7 +283,12 @@ class Selector:
                 continue  # how to do something is one row, not every row that names a party of it
             if named == 0 and not plural and self.analysis.intent not in ("list", "how_to"):
                 continue  # (a how-to question left here is 「再質押是怎麼運作的」: the section titled so explains it by its list of actors)
-            strength = max(self.score(u) for u in units) + 0.15 * (self.rank[units[0].key] == 0) + 0.1 * named
+            strength = (
+                max(self.score(u) for u in units)
+                + 0.15 * (self.rank[units[0].key] == 0)
+                + 0.1 * named
+                + ITEMS_NAMED * names_items[id(units)]
+            )
             if best_group is None or strength > best_group[0]:
                 best_group = (strength, kind, units)
         if best_group is None:
@@ -285,7 +296,7 @@ class Selector:
         _, kind, units = best_group
         top_unit = max(self.units, key=self.score)
         same = self.hit_of[top_unit.key] is self.hit_of[units[0].key]  # the list's section, or what continues it
-        if not same and self.score(top_unit) > max(self.score(u) for u in units) + 0.1:
+        if not same and not names_items[id(units)] and self.score(top_unit) > max(self.score(u) for u in units) + 0.1:
             return None  # another section answers better than any list
         if self.analysis.intent in ("how_to", "quantity") and self.rank[units[0].key] != 0:
             return None
