@@ -33,7 +33,9 @@ NEW_SENTENCE = "再質押是指質押者運用已經質押的 ETH，來保護更
 
 @contextmanager
 def open_page(browser, **options):
-    """A page in a fresh context; fails the test on any uncaught script error."""
+    """A page in a fresh context (a Taiwanese browser: the chat page starts in its language); fails
+    the test on any uncaught script error."""
+    options = {"locale": "zh-TW", **options}
     context = browser.new_context(viewport={"width": 1280, "height": 900}, reduced_motion="reduce", **options)
     context.set_default_timeout(20_000)
     page = context.new_page()
