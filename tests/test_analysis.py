@@ -137,6 +137,15 @@ def test_a_label_before_a_colon_and_what_comes_before_an_emoji_do_not_ask(analyz
     assert "dao" in {f.text for f in called.focus if not f.in_question}
 
 
+def test_everything_before_a_colon_is_a_label_and_a_glued_cantonese_word_is_cut_off(analyzer):
+    persona = analyzer.analyze(
+        "做 insurance underwriting 嘅，習慣先睇 worst case：假設我 delegate 咗 ETH 俾個 operator，咁我嗰份 ETH 會點？"
+    )
+    assert {"insurance", "underwriting", "worst"} <= {f.text for f in persona.focus if not f.in_question}, persona.focus
+    glued = analyzer.analyze("被罰沒係扣少少定係可以成份冇晒？")
+    assert "系扣" not in {f.text for f in glued.focus}, glued.focus
+
+
 def test_who_asks_and_what_they_write_are_not_focus_terms(analyzer):
     for question, word in (
         ("阿公問：那些人把 ETH 鎖起來，以太坊就是靠這樣在顧的喔？", "阿公"),
@@ -190,6 +199,8 @@ def retriever(real_engine):
             "Binance",
         ),
         ("symbiotic operator count right now", "live_data", None),
+        # a ticket: its lines stay apart, so 「問題：」 and 「預期：」 label only their own line
+        ("問題：iPhone 更新 iOS 之後 LINE 的通知都不會響\n預期：有訊息進來要有聲音\n要去哪裡設定？", "no_match", None),
         ("EigenLayer 上排第一的 AVS 现在吸引了多少 restaked ETH？写研报要个数", "live_data", None),
     ],
 )
@@ -220,6 +231,11 @@ def test_refusals_say_why(retriever, question, reason, named):
         "restake 之后 boleh 马上 withdraw 吗？还是要等 lah",  # Malay words in Chinese
         "Abeg who be operator for restaking and wetin dem dey guarantee?",  # Nigerian Pidgin
         "我媽問我restake是不是詐騙我要怎麼跟她解釋這到底是什麼還有風險在哪",  # a scam is the page's risk
+        "Vitalik is pro-restaking, right? I saw his name on the page.",  # a page word with an everyday prefix
+        "gm. got some rETH from Rocket Pool just sitting there. how do i put it to work restaking-wise, step by step?",
+        "Excuse me for my English. There is a box with the title « Misnomer alert ». What means exactly « misnomer »?",
+        "自己有跑 validator，想走進階路線接 restake。頁面上那條路總共要走幾步？",  # no noun asked: what was said before
+        "想 confirm 下：restake 咗之後，原本嗰份 staking reward 仲有冇得收？",  # Cantonese 仲 (still)
     ],
 )
 def test_in_scope_wordings_are_answered(retriever, question):

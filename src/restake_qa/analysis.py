@@ -59,7 +59,8 @@ _POINTS_BACK = re.compile(r"它|\bwhich (one|ones|of (them|these|those|the two))
 #: A clause that asks without saying what for: a question mark, a particle, "what is it called"
 #: (「那個角色叫什麼」 — a name, the page's or a section's, not a definition).
 _QUESTION_END = re.compile(r"[?？]|[嗎吗呢嘛吧]\s*$|叫做?(什[么麼]|甚[么麼]|啥)\s*$")
-_SPACES = re.compile(r"\s+")
+_SPACES = re.compile(r"[^\S\n]+")
+_LINE_BREAKS = re.compile(r"\s*\n\s*")
 
 
 #: Part-of-speech tags (jieba's) of words that can name what a question is about: nouns,
@@ -173,10 +174,26 @@ def _clauses(norm: str, original: str) -> list[tuple[str, str]]:
     return out
 
 
+def _labels(separators: list[str]) -> list[bool]:
+    """Which clauses are a label: everything before a colon back to the sentence's start or the
+    colon before it (「做保險核保的，習慣先看最壞情況：」; 「問題：…預期：…」 has two)."""
+    labels, pending = [False] * len(separators), []
+    for k, separator in enumerate(separators):
+        pending.append(k)
+        if _LABEL.match(separator):
+            for j in pending:
+                labels[j] = True
+        if _LABEL.match(separator) or _SENTENCE_END.search(separator):
+            pending = []
+    return labels
+
+
 def normalize_question(text: str) -> str:
     """Full-width Latin letters, digits and punctuation to ASCII (ＲＩＳＫ → RISK), spaces
-    collapsed. CJK punctuation such as 。and 「」 is kept (NFKC leaves it)."""
-    return _SPACES.sub(" ", unicodedata.normalize("NFKC", text)).strip()
+    collapsed — a line break stays one (a ticket's 「問題：…」 and 「預期：…」 lines are apart). CJK
+    punctuation such as 。and 「」 is kept (NFKC leaves it)."""
+    text = _LINE_BREAKS.sub("\n", unicodedata.normalize("NFKC", text).strip())
+    return _SPACES.sub(" ", text)
 
 
 def zipf(word: str, language: str) -> float:
@@ -218,8 +235,8 @@ class QuestionAnalyzer:
         clauses = [c for c, _ in pairs]
         intent, rule = self._intent(norm, family)
         sentence_of, separators = self._sentences(norm, clauses)
-        labels = [bool(_LABEL.match(x)) for x in separators]
-        asking = self._asking(clauses, sentence_of, separators, family) or clauses
+        labels = _labels(separators)
+        asking = self._asking(clauses, sentence_of, separators, labels, family) or clauses
         focus = tuple(self._focus(pairs, set(asking), family, sentence_of, labels))
         # 「聽說 EigenLayer 最近被駭了，是真的嗎？」: the asking clause only asks for confirmation,
         # what it confirms is said before it
@@ -274,7 +291,9 @@ class QuestionAnalyzer:
                 sentence += 1
         return sentence_of, separators
 
-    def _asking(self, clauses: list[str], sentence_of: list[int], separators: list[str], family: str) -> list[str]:
+    def _asking(
+        self, clauses: list[str], sentence_of: list[int], separators: list[str], labels: list[bool], family: str
+    ) -> list[str]:
         """The clauses that ask: those ending in a question particle or matching an intent
         pattern; in a sentence with none, every clause of it when a question mark ends it
         (「Pectra 升級上線之後，再質押有什麼變化？」 asks about Pectra too) — except a label before a
@@ -284,7 +303,7 @@ class QuestionAnalyzer:
             members = [k for k, n in enumerate(sentence_of) if n == number]
             asked = [clauses[k] for k in members if self._asks(clauses[k], family)]
             ends_asking = re.search(r"[?？]", separators[members[-1]])
-            out += asked or ([clauses[k] for k in members if not _LABEL.match(separators[k])] if ends_asking else [])
+            out += asked or ([clauses[k] for k in members if not labels[k]] if ends_asking else [])
         return out
 
     def _asks(self, clause: str, family: str) -> bool:
@@ -334,6 +353,10 @@ class QuestionAnalyzer:
                     # 这 / 条路, 掉 / 个线: jieba glued the classifier (after a demonstrative, or 个
                     # anywhere) to the noun
                     word, start = word[1:], start + 1
+                    if len(word) < 2:
+                        continue
+                if not latin and len(word) >= 2 and original[start] in self.patterns.filler_characters_written:
+                    word, start = word[1:], start + 1  # 係扣: jieba glued a Cantonese 係 to the next word
                     if len(word) < 2:
                         continue
                 if latin and (len(word) < 2 or not _LATIN_WORD.fullmatch(word) or word in self.patterns.fillers):

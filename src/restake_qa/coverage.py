@@ -19,9 +19,12 @@ from .text import CJK, TextTools, anchor_words, stem
 _LATIN_WORD = re.compile(r"[a-z][a-z0-9]*(?:[.'’+-][a-z0-9]+)*")
 _SPACES = re.compile(r"\s+")
 #: A stretch the question quotes: 「如何開始」, “…”, "…", '…'.
-_QUOTED = re.compile(r"[「『“\"'‘]([^「」『』“”\"'‘’]{2,120})[」』”\"'’]")
+_QUOTED = re.compile(r"[「『“\"'‘«]([^「」『』“”\"'‘’«»]{2,120})[」』”\"'’»]")
 #: A quotation this long (matching form, no spaces) found on the pages is the page's own words.
 MIN_QUOTE = 4
+#: The other half of a hyphenated word with a page word in it is an everyday prefix or suffix
+#: when at least this common (pro-, -wise, -related, -based).
+AFFIX_ZIPF = 4.0
 
 
 def _variants(word: str) -> set[str]:
@@ -94,6 +97,12 @@ class Coverage:
             head, dash, label = word.rpartition("-")
             if dash and len(label) <= 2 and _variants(head) & (self._latin | self._forms):
                 return True  # one of them, labelled: AVS-A, operator-1
+            parts = word.split("-")
+            if len(parts) == 2 and all(parts) and any(_variants(p) & (self._latin | self._forms) for p in parts):
+                # a page word with an everyday prefix or suffix: pro-restaking, restaking-wise
+                other = next((p for p in parts if not _variants(p) & (self._latin | self._forms)), "")
+                if not other or zipf(other, "en") >= AFFIX_ZIPF:
+                    return True
             if len(word) >= 5 and not term.name:  # one typo (a name must be exact: rsETH is not stETH)
                 return self._one_typo(word)
             return False

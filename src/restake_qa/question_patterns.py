@@ -53,6 +53,8 @@ class QuestionPatterns:
             tools.normalize(w) for w in fillers.get("zh", ())
         )
         self.filler_characters = frozenset(tools.normalize(fillers.get("zh_characters", "")))
+        #: …as written (Traditional): 係 glued to a word is Cantonese, 系 in Simplified text may be 系統's
+        self.filler_characters_written = frozenset(fillers.get("zh_characters", ""))
         self.implied = self._word_table(intents.get("implied", []))
         self.intent_words: dict[str, tuple[str, ...]] = {
             intent: tuple(words) for intent, words in intents.get("intent_words", {}).items()

@@ -82,7 +82,7 @@ def decide(
         near = {t.sentence for t in analysis.focus}
     elif not any(t.in_question and t.content for t in covered):
         near = set(analysis.asking_sentences)
-        if near and not any(t.in_question for t in analysis.focus):
+        if near and not any(t.in_question and t.noun for t in analysis.focus):
             near |= set(range(min(near)))
     asked += [
         t for t in uncovered if not t.in_question and t.name and not t.likened and not t.label and t.sentence in near
@@ -103,8 +103,9 @@ def decide(
     soft = [t for t in asked if strictness(t, settings) == "soft" and not media]
     if soft and confidence < settings.focus_soft_margin:
         return RefusalDecision("not_covered", tuple(t.written or t.text for t in soft), known)
-    # (a question clause of scaffolding only — 「具體流程要怎麼走？」 — asks about what was said before it)
-    scaffolding_only = not any(t.in_question for t in analysis.focus)
+    # (a question clause of scaffolding only — 「具體流程要怎麼走？」, 「那條路總共要走幾步？」: no noun — asks
+    # about what was said before it)
+    scaffolding_only = not any(t.in_question and t.noun for t in analysis.focus)
     # (a question about the page's videos or reading list asks about them: 「延伸閱讀總共列了幾篇？」)
     matched = media or any(t.in_question or (scaffolding_only and t.content) for t in covered)
     # a weak match with a noun the pages never use in a clause that asks ("Who founded Lido?":
