@@ -46,11 +46,6 @@ class Unit:
     order: int = 0  # a step's or an item's number
     rows: tuple[int, ...] = field(default=(), compare=False)  # index sentence rows inside the unit
 
-    @property
-    def description(self) -> str:
-        """A labels-table row's description (the cells after the label)."""
-        return join_cells(self.cells[1:])
-
 
 def join_cells(cells: Iterable[str]) -> str:
     """Cells read as one line, separated as the page's language separates them: 「；」 between
