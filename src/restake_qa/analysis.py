@@ -299,8 +299,10 @@ class QuestionAnalyzer:
         (「Pectra 升級上線之後，再質押有什麼變化？」 asks about Pectra too) — except a label before a
         colon (「記者核稿：」), which says what follows."""
         out: list[str] = []
-        for number in sorted(set(sentence_of)):
-            members = [k for k, n in enumerate(sentence_of) if n == number]
+        sentences: dict[int, list[int]] = {}
+        for k, number in enumerate(sentence_of):
+            sentences.setdefault(number, []).append(k)
+        for members in sentences.values():
             asked = [clauses[k] for k in members if self._asks(clauses[k], family)]
             ends_asking = re.search(r"[?？]", separators[members[-1]])
             out += asked or ([clauses[k] for k in members if not labels[k]] if ends_asking else [])

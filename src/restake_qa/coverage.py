@@ -73,6 +73,7 @@ class Coverage:
             tools.normalize(f) for term in tools.glossary for f in (term.term, term.english, *term.aliases) if f
         }
         self._forms |= {tools.normalize(f) for word, others in tools.synonyms.items() for f in (word, *others)}
+        self._latin_known = self._latin | self._forms  # (once: a Latin focus term is looked up in both)
         # one typo away: the page's words with one letter deleted, and where
         self._latin_deletes: dict[str, set[int]] = {}
         for w in words:
@@ -92,16 +93,16 @@ class Coverage:
             return True  # the whole term is another way of saying a page word (glossary, synonyms)
         if term.latin:
             variants = _variants(word)
-            if variants & (self._latin | self._forms):
+            if variants & self._latin_known:
                 return True
             head, dash, label = word.rpartition("-")
-            if dash and len(label) <= 2 and _variants(head) & (self._latin | self._forms):
+            if dash and len(label) <= 2 and _variants(head) & self._latin_known:
                 return True  # one of them, labelled: AVS-A, operator-1
             parts = word.split("-")
-            if len(parts) == 2 and all(parts) and any(_variants(p) & (self._latin | self._forms) for p in parts):
+            unknown = [p for p in parts if not _variants(p) & self._latin_known]
+            if len(parts) == 2 and all(parts) and len(unknown) < 2:
                 # a page word with an everyday prefix or suffix: pro-restaking, restaking-wise
-                other = next((p for p in parts if not _variants(p) & (self._latin | self._forms)), "")
-                if not other or zipf(other, "en") >= AFFIX_ZIPF:
+                if not unknown or zipf(unknown[0], "en") >= AFFIX_ZIPF:
                     return True
             if len(word) >= 5 and not term.name:  # one typo (a name must be exact: rsETH is not stETH)
                 return self._one_typo(word)
