@@ -146,6 +146,17 @@ def test_everything_before_a_colon_is_a_label_and_a_glued_cantonese_word_is_cut_
     assert "系扣" not in {f.text for f in glued.focus}, glued.focus
 
 
+def test_crypto_words_jieba_lacks_are_cut_whole_and_their_names_are_names(analyzer):
+    # jieba cut 币安上 as 币 / 安上: the exchange vanished from the question
+    exchange = analyzer.analyze("币安上的再质押理财和 EigenLayer 哪个收益高")
+    names = {f.text: f.name for f in exchange.focus}
+    assert names.get("币安") is True and "安上" not in names, exchange.focus
+    # a Traditional name is normalised like the question; an everyday word is whole but no name
+    wallet = analyzer.analyze("用小狐狸錢包的助記詞可以再質押嗎")
+    terms = {f.text: f.name for f in wallet.focus}
+    assert terms.get("小狐狸钱包") is True and terms.get("助记词") is False, wallet.focus
+
+
 def test_who_asks_and_what_they_write_are_not_focus_terms(analyzer):
     for question, word in (
         ("阿公問：那些人把 ETH 鎖起來，以太坊就是靠這樣在顧的喔？", "阿公"),

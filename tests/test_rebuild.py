@@ -673,7 +673,7 @@ def test_an_engine_keeps_serving_when_a_new_version_fails_to_load_and_follows_gl
     assert engine.snapshot().retriever.tools is engine.tools  # questions are tokenised like the new index
 
 
-def test_a_new_stop_word_rebuilds_the_index(tools, monkeypatch):
+def test_a_new_stop_word_or_vocabulary_word_rebuilds_the_index(tools, monkeypatch):
     from restake_qa import build as build_module
     from restake_qa.config import load_settings
     from restake_qa.corpus import load_corpus
@@ -681,4 +681,10 @@ def test_a_new_stop_word_rebuilds_the_index(tools, monkeypatch):
     sections = load_corpus(load_settings().corpus_path)
     before = build_module.tokenizer_probe(tools, sections)
     monkeypatch.setattr(build_module, "STOPWORDS", build_module.STOPWORDS | {"restaking"})
+    assert build_module.tokenizer_probe(tools, sections) != before
+    # …and so does a new word of the vocabulary (it changes how jieba cuts questions and pages)
+    monkeypatch.undo()
+    assert build_module.tokenizer_probe(tools, sections) == before
+    names, words = build_module.vocabulary()
+    monkeypatch.setattr(build_module, "vocabulary", lambda: (names, (*words, "再質押")))
     assert build_module.tokenizer_probe(tools, sections) != before

@@ -386,7 +386,9 @@ class QuestionAnalyzer:
                     shouted = written.isupper() and (z >= 4.0 if family == "en" else (z >= 4.5 and len(written) > 3))
                     name = (capital and not shouted) or any(c.isdigit() for c in word)
                 else:
-                    name = False  # jieba's name tags mark common words too (东西, 普通); rarity decides
+                    # jieba's name tags mark common words too (东西, 普通): rarity decides, unless
+                    # the word is a name of the vocabulary (币安, 小狐狸)
+                    name = word in self.tools.names
                 previous = out.get(word)
                 if previous is None or (in_question and not previous.in_question):
                     out[word] = FocusTerm(

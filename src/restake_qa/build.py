@@ -49,7 +49,7 @@ from .index import (
     write_build,
 )
 from .sources import read_sources, write_sources
-from .text import STOPWORDS, TextTools, load_text_tools
+from .text import STOPWORDS, TextTools, load_text_tools, vocabulary
 from .validation import validate_build as _validate
 
 KEEP_BUILDS = 3
@@ -360,10 +360,10 @@ _PROBE = "Restakers' riskier risks: LSTs, AVSs, slashed operators 再質押者�
 
 def tokenizer_probe(tools: TextTools, sections: list[Section]) -> str:
     """A digest of the lexical tokens of a fixed text, the stop words and every section title: a
-    change of tokenisation (a new stemmer, jieba's dictionary, the glossary, a stop word) rebuilds
+    change of tokenisation (a new stemmer, jieba's dictionary or vocabulary, the glossary, a stop word) rebuilds
     the index."""
     texts = [_PROBE, *(s.title for s in sections)]
-    probe = [sorted(STOPWORDS), *(tools.lexical_tokens(t) for t in texts)]
+    probe = [sorted(STOPWORDS), list(vocabulary()), *(tools.lexical_tokens(t) for t in texts)]
     return hashlib.sha256(json.dumps(probe, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 

@@ -177,6 +177,14 @@ def _jieba_dictionary() -> tuple[dict[str, int], int]:
     return base.FREQ, base.total
 
 
+@functools.cache
+def vocabulary() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The names and words of crypto forums jieba's dictionary lacks (``data/vocabulary.toml``),
+    as written there: (names, words)."""
+    table = tomllib.loads((Path(__file__).parent / "data" / "vocabulary.toml").read_text(encoding="utf-8"))
+    return tuple(table.get("names", ())), tuple(table.get("words", ()))
+
+
 def jieba_tokenizer() -> jieba.Tokenizer:
     """A ready jieba tokenizer of its own (its words can be added to without touching another's),
     made from the process's one loaded dictionary: a copy of a dict, not a second load."""
@@ -214,6 +222,11 @@ class TextTools:
         self._lexical: Memo[tuple[str, ...]] = Memo()
         self._expansions: Memo[tuple[tuple[str, str], ...]] = Memo(4096)
         self.tokenizer = jieba_tokenizer()
+        names, words = vocabulary()
+        #: Chinese names jieba does not know (幣安, 小狐狸), normalised: a focus term that is one is a name
+        self.names = frozenset(self.normalize(n) for n in names)
+        for word in (*names, *words):
+            self.tokenizer.add_word(self.normalize(word), freq=20000)
         for term in self.glossary:
             for word in {term.term, *term.aliases}:
                 norm = self.normalize(word)
