@@ -209,6 +209,11 @@ def retriever(real_engine):
             "not_covered",
             "Binance",
         ),
+        # …and so does "is that a…" / 「那是…嗎」 after a name
+        ("StakeStone - is that an LRT?", "not_covered", "StakeStone"),
+        ("朋友推 Puffer，那是 LRT 嗎？", "not_covered", "Puffer"),
+        # an exchange jieba cut in two (币 / 安上) before the vocabulary
+        ("币安上的再质押理财和 EigenLayer 哪个收益高", "not_covered", "币安"),
         ("symbiotic operator count right now", "live_data", None),
         # a ticket: its lines stay apart, so 「問題：」 and 「預期：」 label only their own line
         ("問題：iPhone 更新 iOS 之後 LINE 的通知都不會響\n預期：有訊息進來要有聲音\n要去哪裡設定？", "no_match", None),
@@ -233,6 +238,7 @@ def test_refusals_say_why(retriever, question, reason, named):
         "LRT 是啥呢",
         "咋开始",
         "ngl i don't get what operators actually do",
+        "I hold stETH from Lido. is that an LST?",
         "我委託的營運者如果直接離線，我的 ETH 會被罰沒嗎 QQ",
         "eigenpods?",  # no word of general English, but one of the (English) page
         "wdym operators 'guarantee uptime' 🤨 like an SLA?",  # what it is likened to is no name asked about

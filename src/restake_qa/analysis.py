@@ -54,8 +54,11 @@ COMMON_CHARACTER_ZIPF = 5.5
 _POSSESSIVE = re.compile(r"['’]s$")
 #: A Chinese pronoun: in the asking clause it points at what the context named (「手上有些 ETC，它也
 #: 可以拿去 restake 嗎？」), and so does "which one" ("Quidax or Binance P2P - which one…?"). English
-#: "it" too often points at the asker's own situation ("It become how much?").
-_POINTS_BACK = re.compile(r"它|\bwhich (one|ones|of (them|these|those|the two))\b")
+#: "it" too often points at the asker's own situation ("It become how much?"); "is that a…" points
+#: at what was just named ("StakeStone - is that an LRT?"), as does 「那是…嗎」 after a name.
+_POINTS_BACK = re.compile(
+    r"它|^那(是不是|算不算|算|是)|\bwhich (one|ones|of (them|these|those|the two))\b|\b(is|isn't|are|aren't) (that|this|those|these) (a|an|one|some|just|really|actually)\b"
+)
 #: A clause that asks without saying what for: a question mark, a particle, "what is it called"
 #: (「那個角色叫什麼」 — a name, the page's or a section's, not a definition).
 _QUESTION_END = re.compile(r"[?？]|[嗎吗呢嘛吧]\s*$|叫做?(什[么麼]|甚[么麼]|啥)\s*$")
