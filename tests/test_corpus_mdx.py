@@ -283,3 +283,14 @@ def test_a_link_in_a_heading_belongs_to_the_heading_s_section():
     secs = {s.anchor: s for s in parse_page(page, "l.en.md")}
     assert secs["b"].title == "See the guide"
     assert [link.url for link in secs["a"].links] == ["/x"] and [link.url for link in secs["b"].links] == ["/guide"]
+
+
+def test_a_button_s_label_is_its_link_s_text_and_no_line_of_the_page():
+    page = (
+        "---\nlang: en\n---\n## Start {#start}\n\n<Alert>\n<AlertContent>\n<AlertDescription>\n"
+        '  <p><strong>Staking:</strong> how does it work?</p>\n  <ButtonLink href="/staking/">\n    Learn More\n'
+        "  </ButtonLink>\n</AlertDescription>\n</AlertContent>\n</Alert>\n"
+    )
+    start = {s.anchor: s for s in parse_page(page, "b.en.md")}["start"]
+    assert "Learn More" not in start.text and "how does it work?" in start.text
+    assert [(link.text, link.url) for link in start.links] == [("Learn More", "/staking/")]

@@ -37,6 +37,8 @@ CONTAINERS = frozenset(
     | {"InfoBanner", "InfoGrid", "Grid", "TableContainer", "UpgradeStatus", "Flex", "Box", "Stack", "Center"}
 )
 LINKS = {"ButtonLink": ("href", "to"), "Link": ("href", "to"), "InlineLink": ("href", "to")}
+#: Links drawn as buttons: their label is a call to action, kept as the link's text only.
+BUTTONS = frozenset({"ButtonLink"})
 SILENT = frozenset({"AlertEmoji", "Emoji", "Divider"})
 #: Attributes of containers whose value is page text.
 CONTENT_ATTRIBUTES = ("title", "description")
@@ -127,6 +129,8 @@ class _Walker:
             return
         for _, _, parts in self.captures:
             parts.append(value)
+        if any(closer in BUTTONS for closer, _, _ in self.captures):
+            return  # a button's label (「了解更多」) is its link's text, not a line of the page
         if self.sink is not None:
             self.sink.append(value)
             return
