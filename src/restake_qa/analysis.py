@@ -26,6 +26,7 @@ from functools import lru_cache
 
 from .memo import Memo
 from .question_patterns import QuestionPatterns
+from .spelling import misspelt_common_word
 from .text import CJK, TextTools, detect_language, jieba_pos_tokenizer
 
 _LATIN_WORD = re.compile(r"(?<![a-z0-9])[a-z][a-z0-9]*(?:[.'’+-][a-z0-9]+)*", re.IGNORECASE)
@@ -367,6 +368,8 @@ class QuestionAnalyzer:
                 if latin and (len(word) < 2 or not _LATIN_WORD.fullmatch(word) or word in self.patterns.fillers):
                     continue
                 z = zipf(word, "en" if latin else "zh")
+                if latin and z < 3.0 and original[start : start + len(word)].islower() and misspelt_common_word(word):
+                    continue  # wich, waht: an everyday word misspelt
                 if (latin and z >= 5.5) or (not latin and (z >= 5.8 or (len(word) == 1 and z >= 4.0))):
                     continue  # function words: the, is, 的, 是, 我
                 if not latin and tag not in NOUN_TAGS and z >= 4.0:
@@ -374,6 +377,9 @@ class QuestionAnalyzer:
                 if not latin and (
                     word in self.patterns.fillers
                     or _MISCUT.search(word)
+                    # 會差, 條鏈: a word jieba made up (or barely knows) that starts with a function
+                    # character is a phrase cut wrong (會 / 差在哪), not a noun
+                    or (self.tools.tokenizer.FREQ.get(word, 0) < 10 and zipf(word[0], "zh") >= 5.3)
                     or set(word) <= self.patterns.filler_characters
                     # 都还没, 问下我: the commonest characters run together are function words
                     or (len(word) >= 3 and all(zipf(c, "zh") >= COMMON_CHARACTER_ZIPF for c in word))

@@ -25,6 +25,8 @@ MIN_QUOTE = 4
 #: The other half of a hyphenated word with a page word in it is an everyday prefix or suffix
 #: when at least this common (pro-, -wise, -related, -based).
 AFFIX_ZIPF = 4.0
+#: A name this long that is one typo away from a page word is that word misspelt (EigenLayar).
+LONG_NAME = 7
 
 
 def _variants(word: str) -> set[str]:
@@ -104,7 +106,9 @@ class Coverage:
                 # a page word with an everyday prefix or suffix: pro-restaking, restaking-wise
                 if not unknown or zipf(unknown[0], "en") >= AFFIX_ZIPF:
                     return True
-            if len(word) >= 5 and not term.name:  # one typo (a name must be exact: rsETH is not stETH)
+            # one typo — a short name must be exact (rsETH is not stETH), and so must a name general
+            # English knows (Binance is not "finance"); a long unknown one is misspelt (EigenLayar)
+            if len(word) >= 5 and not term.name or (len(word) >= LONG_NAME and term.zipf == 0):
                 return self._one_typo(word)
             return False
         if norm in self._text:
