@@ -146,6 +146,13 @@ def test_everything_before_a_colon_is_a_label_and_a_glued_cantonese_word_is_cut_
     assert "系扣" not in {f.text for f in glued.focus}, glued.focus
 
 
+def test_a_statement_starting_with_have_does_not_ask(analyzer):
+    # chat English drops the "I": "have some ETH on Coinbase" tells, "has anyone…" asks
+    told = analyzer.analyze("what can I do TODAY to start restaking? have some ETH on Coinbase, no node")
+    assert "coinbase" in {f.text for f in told.focus if not f.in_question}, told.focus
+    assert analyzer.analyze("has anyone been slashed for running an AVS").intent == "yes_no"
+
+
 def test_crypto_words_jieba_lacks_are_cut_whole_and_their_names_are_names(analyzer):
     # jieba cut 币安上 as 币 / 安上: the exchange vanished from the question
     exchange = analyzer.analyze("币安上的再质押理财和 EigenLayer 哪个收益高")
@@ -172,6 +179,8 @@ def test_misspelt_everyday_words_and_phrases_jieba_cut_wrong_are_not_focus_terms
 def test_who_asks_and_what_they_write_are_not_focus_terms(analyzer):
     for question, word in (
         ("PTT 有鄉民說 restake 只能拿來幫以太坊本身顧安全。真的假的？求解", "ptt"),
+        ("有沒有質押其實是把 ETH 交給某家公司的八卦？", "八卦"),
+        ("风险那节帮我 TL;DR 一下，只列风险名字就行", "tl"),
         ("知乎上有人说再质押就是套娃，是这样吗", "知乎"),
         ("阿公問：那些人把 ETH 鎖起來，以太坊就是靠這樣在顧的喔？", "阿公"),
         ("孫仔講萬一營運者作怪，ETH 會按怎？", "孙仔"),
