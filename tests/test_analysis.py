@@ -78,7 +78,17 @@ def test_what_a_question_likens_its_subject_to_is_not_asked(analyzer, tools):
 def test_audience_examples(analyzer):
     for row in INTENTS["audience"]:
         for question in row["examples"]:
-            assert set(row["words"]) <= set(analyzer.analyze(question).audience), question
+            assert set(row["words"]) == set(analyzer.analyze(question).audience), question
+    # a comparison of the two columns keeps both
+    both = analyzer.analyze("自己跑节点的和放在 lido 的，再质押分别咋弄，差在哪")
+    assert {w for row in INTENTS["audience"] for w in row["words"]} == set(both.audience)
+
+
+def test_an_answer_format_up_front_is_the_intent(analyzer):
+    for question in INTENTS["formats"]["examples"]:
+        assert analyzer.analyze(question).intent == "yes_no", question
+    # …only up front: a format word later in the question is no label
+    assert analyzer.analyze("what is restaking, yes or no questions aside?").intent == "definition"
 
 
 def test_implied_words_examples(analyzer):

@@ -263,7 +263,7 @@ class QuestionAnalyzer:
                     [*self.patterns.words_of(self.patterns.implied, norm), *self.patterns.intent_words.get(intent, ())]
                 )
             ),
-            audience=tuple(self.patterns.words_of(self.patterns.audience, norm)),
+            audience=self.patterns.audience_of(norm, comparison=intent == "comparison"),
             resources=(resources := any(p.search(norm) for p in self.patterns.resources)),
             media=resources and any(p.search(norm) for p in self.patterns.media),
             points_back=len(asking) < len(clauses) and any(_POINTS_BACK.search(c) for c in asking),
@@ -271,6 +271,9 @@ class QuestionAnalyzer:
         )
 
     def _intent(self, norm: str, family: str) -> tuple[str, str]:
+        for intent, pattern in self.patterns.formats:  # "yes or no:" up front
+            if pattern.search(norm):
+                return intent, pattern.pattern
         for request in self.patterns.requests:  # 「可以講給我聽嗎」 asks for the answer, not a yes/no
             norm = request.sub(" ", norm)
         matched: dict[str, str] = {}

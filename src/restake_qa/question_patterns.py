@@ -55,6 +55,8 @@ class QuestionPatterns:
         self.filler_characters = frozenset(tools.normalize(fillers.get("zh_characters", "")))
         #: …as written (Traditional): 係 glued to a word is Cantonese, 系 in Simplified text may be 系統's
         self.filler_characters_written = frozenset(fillers.get("zh_characters", ""))
+        formats = intents.get("formats", {})
+        self.formats = [(i, self._compile(p, "zh-tw")) for i in INTENTS for p in formats.get(i, ())]
         self.implied = self._word_table(intents.get("implied", []))
         self.intent_words: dict[str, tuple[str, ...]] = {
             intent: tuple(words) for intent, words in intents.get("intent_words", {}).items()
@@ -89,6 +91,14 @@ class QuestionPatterns:
     def _word_table(self, entries: list[dict]) -> list[tuple[re.Pattern[str], tuple[str, ...]]]:
         """``[[implied]]``-style entries: a pattern (either script) and the words it brings."""
         return [(self._compile(entry["pattern"], "zh-tw"), tuple(entry["words"])) for entry in entries]
+
+    def audience_of(self, text: str, comparison: bool = False) -> tuple[str, ...]:
+        """The steps column's header words for who asks: the last ``[[audience]]`` entry ``text``
+        matches, or every one that matches in a comparison."""
+        matched = [words for pattern, words in self.audience if pattern.search(text)]
+        if comparison:
+            return tuple(dict.fromkeys(w for words in matched for w in words))
+        return matched[-1] if matched else ()
 
     @staticmethod
     def words_of(table: list[tuple[re.Pattern[str], tuple[str, ...]]], text: str) -> list[str]:
