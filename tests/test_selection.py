@@ -202,3 +202,12 @@ def test_a_list_of_the_things_a_table_lists_is_that_table(retriever):
     ]
     # 「有哪些不同」 asks for a comparison, not a list
     assert compose(retriever, "質押跟再質押有哪些不同").layout == "table"
+
+
+def test_what_one_named_row_does_is_that_row_and_the_kinds_of_rows_are_the_list(retriever):
+    # 「哪些事」 asks for the operators' duties: their row, not every row of the actors' table
+    duties = compose(retriever, "想轉去當 restake 的 operator。先條列一下，營運者平常要負責哪些事？")
+    assert duties.items[0].text.startswith("營運者："), [i.text for i in duties.items]
+    # …while asking for the roles, with one named as an example, is the whole table
+    roles = compose(retriever, "再質押裡面到底有哪些角色？平台、營運者、質押者一堆名詞，誰是誰")
+    assert roles.layout == "list" and len(roles.items) >= 4, [i.text for i in roles.items]

@@ -35,6 +35,13 @@ PLURAL = re.compile(
     r"哪些人|哪幾方|哪几方|哪些角色|誰是誰|谁是谁|角色|實體|实体|哪幾種|哪几种|幾種|几种|有哪些|都有哪些|清單|清单|列一下|"
     r"parties|players|roles|entities|involved|\blist\b|all the|what are the|which are|kinds of|types of"
 )
+#: …naming the kind of thing the rows are (parties, roles, kinds): the whole list even when the
+#: question names one row as an example (「有哪些角色？平台、營運者…」, "all the players? operators…")
+#: — not what one row does (「營運者要負責哪些事」: that row).
+KINDS = re.compile(
+    r"哪些人|哪幾方|哪几方|角色|實體|实体|誰是誰|谁是谁|哪幾種|哪几种|幾種|几种|參與者|参与者|"
+    r"parties|players|roles|entities|involved|kinds of|types of|all the|what else|who else"
+)
 #: Asking how to begin, for steps, a path or a checklist: a steps column in order.
 STEPS = re.compile(
     r"步驟|步骤|第一步|流程|路線|路线|steps?\b|first thing|checklist|\bpath\b|how (do|can|to|should) i (start|begin|get started|restake)|怎麼開始|怎么开始|咋开始|開始|开始|入門|入门|上手|最簡單|最简单|懶人|懒人|get started|simplest|easiest|laziest|most lazy|最 ?lazy|\bstart(ing)? (restaking|to restake)|get into restaking"

@@ -26,7 +26,7 @@ from ..analysis import QuestionAnalysis
 from ..errors import ConfigError
 from ..retrieval import Hit, Retrieval, Retriever, relative
 from ..units import Unit
-from .cues import ABOUT_ITSELF, CUES, FINDING, FULL_NAME, MATCHMAKING, NEXT, NO_VIDEO, PLURAL, STEPS, VIDEO
+from .cues import ABOUT_ITSELF, CUES, FINDING, FULL_NAME, KINDS, MATCHMAKING, NEXT, NO_VIDEO, PLURAL, STEPS, VIDEO
 from .labels import clean, header_words, item_named, label_in, mentioned
 from .neighbours import caption, with_antecedents
 
@@ -259,6 +259,7 @@ class Selector:
 
     def _list(self) -> Selection | None:
         plural = bool(PLURAL.search(self.analysis.text.lower()))
+        kinds = bool(KINDS.search(self.analysis.text.lower()))
         best_group: tuple[float, str, list[Unit]] | None = None
         top_hit = self.hit_of[max(self.units, key=self.score).key]
         groups = self.groups
@@ -272,7 +273,7 @@ class Selector:
             if kind == "steps":
                 continue
             named = sum(self.label_hit[self._index(u)] for u in units)
-            if named == 1 and (not plural or self.analysis.intent == "who"):
+            if named == 1 and (not plural or self.analysis.intent == "who" or not (kinds or names_items[id(units)])):
                 continue  # the question names one row (「哪些人算是原生再質押者」): that row answers it (see _best)
             explains_how = (
                 self.analysis.intent == "how_to"
