@@ -113,7 +113,7 @@ class Settings:
     answer_max_sentences: int = _setting(3, "Most sentences in one answer.")
     answer_sections: int = _setting(2, "Most sections an answer may quote from.")
     answer_unit_weights: str = _setting(
-        "dense=2.373 lexical=2.291 lexical_abs=0.836 label=1.23 label_aside=-0.177 text=0.516 fused=0.512 rank0=1.049 rank1=0.391 heading=0.008 title=0.536 cue=0.699 find=1.039 first=-0.114 row=-0.292 step=0.165 item=0.077 alert=-0.294 video=-0.523",
+        "dense=2.358 lexical=2.242 lexical_abs=0.829 label=1.204 label_aside=-0.109 text=0.548 fused=0.549 rank0=1.082 rank1=0.401 heading=-0.026 title=0.587 cue=0.666 find=0.995 first=-0.089 row=-0.262 step=0.237 item=-0.018 alert=-0.254 video=-0.609",
         "Weights of an answer unit's features (see answer/select.py); `restake-qa eval --tune` fits them on the answer question set.",
     )
     # service
