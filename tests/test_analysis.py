@@ -272,6 +272,9 @@ def test_refusals_say_why(retriever, question, reason, named):
         "咋开始",
         "ngl i don't get what operators actually do",
         "I hold stETH from Lido. is that an LST?",
+        # everyday English words are no nouns the page must use ("somewhere", "count")
+        "Sreeram Kannan shows up somewhere on the page - in what, and talking about what?",
+        "what gets you slashed? does just going offline count?",
         "我委託的營運者如果直接離線，我的 ETH 會被罰沒嗎 QQ",
         "eigenpods?",  # no word of general English, but one of the (English) page
         "wdym operators 'guarantee uptime' 🤨 like an SLA?",  # what it is likened to is no name asked about

@@ -110,7 +110,8 @@ def decide(
     matched = media or any(t.in_question or (scaffolding_only and t.content) for t in covered)
     # a weak match with a noun the pages never use in a clause that asks ("Who founded Lido?":
     # founded), or with nothing of the question on the pages at all
-    unmatched_ask = not media and any(t.in_question and t.noun for t in unused)
+    # (an everyday English word is no noun to go by: "shows up somewhere", "does offline count")
+    unmatched_ask = not media and any(t.in_question and t.noun and not (t.latin and t.zipf >= 4.7) for t in unused)
     # …or a question whose own words the pages never use (「明天上海会下雨吗？」: 上海 is too
     # common a word to refuse on its own, but nothing else of it is on the pages either)
     # …or one with no word saying what it is about and none the pages use (「今天星期幾？」)
