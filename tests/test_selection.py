@@ -211,3 +211,10 @@ def test_what_one_named_row_does_is_that_row_and_the_kinds_of_rows_are_the_list(
     # …while asking for the roles, with one named as an example, is the whole table
     roles = compose(retriever, "再質押裡面到底有哪些角色？平台、營運者、質押者一堆名詞，誰是誰")
     assert roles.layout == "list" and len(roles.items) >= 4, [i.text for i in roles.items]
+
+
+def test_a_sentence_asking_the_reader_to_picture_something_comes_with_what_to_picture(retriever):
+    answer = compose(retriever, "假如压根没有再质押这回事，像我这种普通质押者会少了啥？")
+    texts = [i.text for i in answer.items]
+    at = next((k for k, t in enumerate(texts) if t.startswith("想象两个世界")), None)
+    assert at is not None and at + 1 < len(texts) and "在这个拥有再质押的世界里" in texts[at + 1], texts

@@ -4,6 +4,8 @@
   points back to;
 * a title that says nothing itself (an alert's 「以太坊共同創辦人正在輸入…」) needs what it
   titles: the paragraph after it;
+* a sentence that invites the reader to picture something (「想像兩個世界；…」, "Picture two
+  worlds; …") needs the sentence after it, which says what to picture;
 * a video needs the line that captions it (the page gives a video's length there, not in its
   title: 「18 分鐘解釋再質押」).
 """
@@ -24,6 +26,8 @@ _POINTS_BACK = re.compile(
 _FULL_STOP = re.compile(r"[。．.!！?？]\s*$")
 #: A title: no full stop, ending in an ellipsis or a colon (「…正在輸入…」, "The co-founder is typing…").
 _TITLE = re.compile(r"(…|\.\.\.|:|：)\s*$")
+#: A sentence opening so announces what the next one says.
+_ANNOUNCES = re.compile(r"(想像|想象|picture|imagine)", re.IGNORECASE)
 #: How far back a chain of sentences pointing back is followed (「然而」 → 「作為回報」 → the claim).
 _MAX_CHAIN = 3
 
@@ -41,7 +45,7 @@ def with_antecedents(units: list[Unit], units_of: Callable[[str], list[Unit]]) -
             if before is None or before.kind != u.kind or any(before is x for x in [*out, *units]):
                 break
             chain.insert(0, before)
-        if u.kind == "alert" and _TITLE.search(u.text):
+        if (u.kind == "alert" and _TITLE.search(u.text)) or (u.kind == "sentence" and _ANNOUNCES.match(u.text)):
             at = next((j for j, x in enumerate(section) if x is u), len(section))
             after = section[at + 1] if at + 1 < len(section) else None
             if after is not None and after.kind == u.kind and not any(after is x for x in [*out, *units]):
