@@ -218,3 +218,9 @@ def test_a_sentence_asking_the_reader_to_picture_something_comes_with_what_to_pi
     texts = [i.text for i in answer.items]
     at = next((k for k, t in enumerate(texts) if t.startswith("想象两个世界")), None)
     assert at is not None and at + 1 < len(texts) and "在这个拥有再质押的世界里" in texts[at + 1], texts
+
+
+def test_what_happens_if_a_party_does_something_is_not_that_partys_row(retriever):
+    # the operators' row says what they are; what follows when one goes offline is elsewhere
+    answer = compose(retriever, "帮朋友问：他在当运营商，服务器要是掉线好几天，会发生啥？只是少赚点吗")
+    assert not answer.items[0].text.startswith("运营商："), [i.text for i in answer.items]

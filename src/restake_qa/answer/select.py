@@ -155,6 +155,9 @@ class Selector:
             if full_name:  # "what does AVS stand for": the unit that spells the name out
                 label_hit = False
                 text_hit = any(form in text_norm for form in long_forms if len(form) > 4)
+            cued = cue is not None and bool(cue.search(u.text.lower()))
+            if self.analysis.intent == "consequence" and not cued:
+                label_hit = False  # what happens if the operator… is not the operator's row, unless it says
             values = {
                 "dense": relative(c, top, retriever.spread),
                 "lexical": lex / most,
@@ -169,7 +172,7 @@ class Selector:
                 "rank1": float(self.rank[u.key] == 1),
                 "heading": float(self.heading_match.get(u.key, False)),
                 "title": relative(title_cos[u.key], best_title, retriever.spread),
-                "cue": float(cue is not None and bool(cue.search(u.text.lower()))),
+                "cue": float(cued),
                 "find": float(finding and bool(MATCHMAKING.search(u.text.lower()))),
                 "first": float(first_unit.get(u.key) is u),
                 "row": float(u.kind == "row"),
