@@ -119,9 +119,9 @@ ANSWERS = ROOT / "tests" / "data" / "answers.jsonl"
 REFUSALS = ROOT / "tests" / "data" / "refusals.jsonl"
 #: The dev-set figures this code reaches (README "Measured quality"); a change that answers
 #: worse fails here. Held-out figures are reported, never guarded on: they are not tuned on.
-ANSWER_BAR = {"answer_accuracy": 0.75, "first_sentence_accuracy": 0.63}
-ANSWER_BAR_PER_LANGUAGE = {"answer_accuracy": 0.70, "first_sentence_accuracy": 0.57}
-REFUSAL_BAR = {"out_of_scope_refused": 0.89, "near_refused": 0.85, "in_scope_refused_max": 0.03}
+ANSWER_BAR = {"answer_accuracy": 0.76, "first_sentence_accuracy": 0.62}
+ANSWER_BAR_PER_LANGUAGE = {"answer_accuracy": 0.72, "first_sentence_accuracy": 0.59}
+REFUSAL_BAR = {"out_of_scope_refused": 0.90, "near_refused": 0.87, "in_scope_refused_max": 0.03}
 
 
 def test_a_fact_is_found_across_scripts_widths_and_quotes(tools):
