@@ -247,6 +247,9 @@ def retriever(real_engine):
         ("朋友推 Puffer，那是 LRT 嗎？", "not_covered", "Puffer"),
         # an exchange jieba cut in two (币 / 安上) before the vocabulary
         ("币安上的再质押理财和 EigenLayer 哪个收益高", "not_covered", "币安"),
+        # a question a question mark ends asks about the names of its own sentence, even when a
+        # later question names a page word
+        ("派網的「ETH 再質押」理財，年化寫 5% 左右，這數字靠譜嗎？提前贖回要扣多少", "not_covered", "派網"),
         ("symbiotic operator count right now", "live_data", None),
         # a ticket: its lines stay apart, so 「問題：」 and 「預期：」 label only their own line
         ("問題：iPhone 更新 iOS 之後 LINE 的通知都不會響\n預期：有訊息進來要有聲音\n要去哪裡設定？", "no_match", None),
@@ -275,6 +278,8 @@ def test_refusals_say_why(retriever, question, reason, named):
         # everyday English words are no nouns the page must use ("somewhere", "count")
         "Sreeram Kannan shows up somewhere on the page - in what, and talking about what?",
         "what gets you slashed? does just going offline count?",
+        # …but a sentence told, not asked, is context (BTC): its names are not asked about
+        "我以前只有 BTC，在交易所提幣幾分鐘就到。請問以太坊的質押跟再質押，要把錢領回來的時間，頁面說兩邊差在哪？",
         "我委託的營運者如果直接離線，我的 ETH 會被罰沒嗎 QQ",
         "eigenpods?",  # no word of general English, but one of the (English) page
         "wdym operators 'guarantee uptime' 🤨 like an SLA?",  # what it is likened to is no name asked about

@@ -148,6 +148,7 @@ class QuestionAnalysis:
     media: bool = False  # …and about one of the page's videos or articles (its guest, author, source)
     points_back: bool = False  # a pronoun in the asking clause (它) points at the names said before it
     asking_sentences: tuple[int, ...] = ()  # the sentences (0 first) that hold an asking clause
+    question_marked: tuple[int, ...] = ()  # …and those a question mark ends
 
     @property
     def unanswerable(self) -> str:
@@ -200,13 +201,9 @@ def normalize_question(text: str) -> str:
     return _SPACES.sub(" ", text)
 
 
+@lru_cache(maxsize=65536)
 def zipf(word: str, language: str) -> float:
     """wordfreq's Zipf frequency of ``word`` in general ``language`` ("zh" or "en")."""
-    return _zipf(word, language)
-
-
-@lru_cache(maxsize=65536)
-def _zipf(word: str, language: str) -> float:
     from wordfreq import zipf_frequency
 
     return float(zipf_frequency(word, language))
@@ -268,6 +265,9 @@ class QuestionAnalyzer:
             media=resources and any(p.search(norm) for p in self.patterns.media),
             points_back=len(asking) < len(clauses) and any(_POINTS_BACK.search(c) for c in asking),
             asking_sentences=tuple(sorted({sentence_of[k] for k, c in enumerate(clauses) if c in asking})),
+            question_marked=tuple(
+                sorted({sentence_of[k] for k, sep in enumerate(separators) if re.search("[?？]", sep)})
+            ),
         )
 
     def _intent(self, norm: str, family: str) -> tuple[str, str]:

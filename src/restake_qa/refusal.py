@@ -84,6 +84,14 @@ def decide(
         near = set(analysis.asking_sentences)
         if near and not any(t.in_question and t.noun for t in analysis.focus):
             near |= set(range(min(near)))
+    else:
+        # a question a question mark ends, taken on its own: 「派網的理財，年化寫 5%，這數字靠譜嗎？提前
+        # 贖回要扣多少」 asks about 派網's figure although its second question names a page word
+        near = {
+            n
+            for n in set(analysis.asking_sentences) & set(analysis.question_marked)
+            if not any(t.in_question and t.content and t.sentence == n for t in covered)
+        }
     asked += [
         t for t in uncovered if not t.in_question and t.name and not t.likened and not t.label and t.sentence in near
     ]
