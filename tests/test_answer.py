@@ -117,6 +117,10 @@ def test_resolve_question_keeps_stand_alone_questions(tools):
     assert resolve_question("營運者是什麼？", history, tools) == "營運者是什麼？"
     assert resolve_question("那風險呢？", [], tools) == "那風險呢？"
     assert resolve_question("那風險呢？", history, tools).startswith("再質押")
+    # the asker as the subject: about the topic, not the topic's (「流動性再質押者的我能賺多少」)
+    assert resolve_question("那我能赚多少？", [{"question": "什么是再质押？", "answer": ""}], tools) == (
+        "关于再质押，我能赚多少呢？"
+    )
     # a pronoun after the question's own term points at it, not at the conversation's
     solo = "solo staker here, can i restake natively? how do i hook it up"
     assert resolve_question(solo, [{"question": "What is an LRT?", "answer": ""}], tools) == solo

@@ -339,10 +339,14 @@ def test_an_english_asker_reads_the_english_page_cited_with_its_english_link(pag
     """In the English UI, an English question is answered with the English page's sentences
     and section titles, each source linking to the English section with the zh-TW one beside."""
     page.goto(live_server.url)
+    chips = page.locator("#chips button").count()
     page.select_option("#ui-language", "zh-cn")  # the welcome links the page in the UI's language
     expect()(page.locator("#source-link")).to_have_attribute("href", "https://ethereum.org/zh/restaking/")
     page.select_option("#ui-language", "en")
     expect()(page.locator("#source-link")).to_have_attribute("href", "https://ethereum.org/en/restaking/")
+    # every interface language offers the same example questions (English had four of six)
+    expect()(page.locator("#chips button")).to_have_count(chips)
+    expect()(page.locator("#chips button", has_text="What is slashing?")).to_be_visible()
     expect()(page.locator("#welcome")).to_contain_text("(in English, Traditional and Simplified Chinese)")
     _, body, reply = send(page, "What are the risks of restaking?")
     assert body["language"] == "en" and not body["refused"] and body["note"] is None

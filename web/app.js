@@ -126,7 +126,7 @@
       welcomeSource: "ethereum.org's restaking page",
       welcomeAfter: " (in English, Traditional and Simplified Chinese), and cite the section behind every sentence: click a number to see the passage. If the page does not cover something, I will say so.",
       chipsTitle: "Try one of these:",
-      chips: ["What is restaking?", "What are the risks of restaking?", "What is an AVS?", "How much can I earn from restaking?"],
+      chips: ["What is restaking?", "What are the risks of restaking?", "What is an AVS?", "What is slashing?", "How much can I earn from restaking?", "How long does it take to withdraw restaked ETH?"],
       threadLabel: "Conversation",
       composerLabel: "Ask a question",
       questionLabel: "Your question",

@@ -18,6 +18,8 @@ _CARRY_ZH = re.compile(r"^(?:那麼|那么|那如果|那|還有|还有)?\s*(?P<c
 _CARRY_ZH_MARK = re.compile(r"^(那|那麼|那么|還有|还有)|呢\s*[？?]?\s*$")
 _CARRY_EN = re.compile(r"^(?:and|so|but)?\s*(?:what|how) about\s+(?P<core>.+?)\s*[?？]?\s*$", re.IGNORECASE)
 _NOUN_START = re.compile(r"^[\u4e00-\u9fff]{1,6}$")
+#: A follow-up whose subject is a person (「那我能賺多少？」) is about the topic, not the topic's own.
+_PERSONAL = ("我", "你", "他", "她", "咱")
 
 
 def resolve_question(question: str, history: list[dict[str, str]], tools: TextTools) -> str:
@@ -43,6 +45,9 @@ def resolve_question(question: str, history: list[dict[str, str]], tools: TextTo
     core = carry.group("core").strip()
     if english:
         return f"What about {core} of {topic}?"
+    if core.startswith(_PERSONAL):  # 「那我能賺多少？」: the asker is the subject, the topic what it is about
+        about = "关于" if detect_language(text, tools) == "zh-cn" else "關於"
+        return f"{about}{topic}，{core.rstrip('呢？?')}呢？"
     joiner = (
         "的"
         if _NOUN_START.match(core) and not core.startswith(("要", "會", "会", "能", "可以", "怎麼", "怎么"))
