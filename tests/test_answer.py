@@ -107,6 +107,10 @@ def test_follow_ups_use_the_conversation(retriever):
     assert risks.resolved_question and "再質押" in risks.resolved_question
     # asked after another question or on its own, the risks are the page's whole list of them
     assert risks.layout == "list" and len(risks.items) == 4, [i.text for i in risks.items]
+    # "and how do I start?" after saying one runs a validator: the advanced steps
+    solo = [{"question": "I run my own validator at home (32 ETH, solo). Can I restake it?", "answer": ""}]
+    start = compose(retriever, "and how do I start?", history=solo)
+    assert start.items[0].text.startswith("1. Stake your ETH as a validator"), [i.text for i in start.items]
     wait = compose(retriever, "它要等多久？", history=history)
     assert not wait.refused
     assert any("解綁定期" in c.snippet for c in wait.citations), [c.snippet for c in wait.citations]
@@ -117,6 +121,11 @@ def test_resolve_question_keeps_stand_alone_questions(tools):
     assert resolve_question("營運者是什麼？", history, tools) == "營運者是什麼？"
     assert resolve_question("那風險呢？", [], tools) == "那風險呢？"
     assert resolve_question("那風險呢？", history, tools).startswith("再質押")
+    # an English message going on from the last one is read with it: who asks carries over
+    solo_home = "I run my own validator at home (32 ETH, solo). Can I restake it?"
+    assert resolve_question("and how do I start?", [{"question": solo_home, "answer": ""}], tools) == (
+        f"{solo_home} and how do I start?"
+    )
     # the asker as the subject: about the topic, not the topic's (「流動性再質押者的我能賺多少」)
     assert resolve_question("那我能赚多少？", [{"question": "什么是再质押？", "answer": ""}], tools) == (
         "关于再质押，我能赚多少呢？"

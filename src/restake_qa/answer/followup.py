@@ -1,7 +1,8 @@
 """Follow-up questions: 「那風險呢？」 after 「什麼是再質押？」 stands alone as 「再質押的風險呢？」.
 
 A follow-up is recognised by a pronoun that points back (它, it, they) or a carried-over topic
-(那…呢, what about …). The topic is the previous turn's glossary term, written in the asker's
+(那…呢, what about …); an English message that goes on from the last one ("and how do I
+start?") is read with that one. The topic is the previous turn's glossary term, written in the asker's
 script (the English name for an English question), and the follow-up is rewritten into a
 readable question; a question that names its own topic is left as it is.
 """
@@ -18,6 +19,10 @@ _CARRY_ZH = re.compile(r"^(?:那麼|那么|那如果|那|還有|还有)?\s*(?P<c
 _CARRY_ZH_MARK = re.compile(r"^(那|那麼|那么|還有|还有)|呢\s*[？?]?\s*$")
 _CARRY_EN = re.compile(r"^(?:and|so|but)?\s*(?:what|how) about\s+(?P<core>.+?)\s*[?？]?\s*$", re.IGNORECASE)
 _NOUN_START = re.compile(r"^[\u4e00-\u9fff]{1,6}$")
+#: An English message going on from the last one ("and how do I start?", "so what next?").
+_CONTINUE_EN = re.compile(r"^(and|so|then|ok(ay)?|alright)\b[ ,]*\S", re.IGNORECASE)
+#: The longest previous question a continuation is read with.
+MAX_CONTEXT = 300
 #: A follow-up whose subject is a person (「那我能賺多少？」) is about the topic, not the topic's own.
 _PERSONAL = ("我", "你", "他", "她", "咱")
 
@@ -30,6 +35,11 @@ def resolve_question(question: str, history: list[dict[str, str]], tools: TextTo
     english = detect_language(text, tools) == "en"
     pronoun = (_PRONOUN_EN if english else _PRONOUN_ZH).search(text)
     carry = _CARRY_EN.match(text) if english else (_CARRY_ZH.match(text) if _CARRY_ZH_MARK.search(text) else None)
+    if english and not pronoun and not carry and _CONTINUE_EN.match(text) and not tools.glossary_terms_in(text):
+        # "and how do I start?" after "I run my own validator at home…": read with what was said
+        previous = history[-1].get("question", "").strip()
+        if previous and len(previous) <= MAX_CONTEXT:
+            return f"{previous} {text}"
     if not pronoun and not (carry and not tools.glossary_terms_in(text)):
         return question  # it names its own topic (「今天天氣如何？」 stays off-topic)
     if pronoun and tools.glossary_terms_in(text[: pronoun.start()]):
