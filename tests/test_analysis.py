@@ -251,6 +251,7 @@ def retriever(real_engine):
         # later question names a page word
         ("派網的「ETH 再質押」理財，年化寫 5% 左右，這數字靠譜嗎？提前贖回要扣多少", "not_covered", "派網"),
         ("symbiotic operator count right now", "live_data", None),
+        ("手上的 rETH 現在一顆可以換幾顆 ETH？想算一下這兩年到底賺了多少", "live_data", None),
         # a ticket: its lines stay apart, so 「問題：」 and 「預期：」 label only their own line
         ("問題：iPhone 更新 iOS 之後 LINE 的通知都不會響\n預期：有訊息進來要有聲音\n要去哪裡設定？", "no_match", None),
         ("EigenLayer 上排第一的 AVS 现在吸引了多少 restaked ETH？写研报要个数", "live_data", None),
@@ -278,6 +279,12 @@ def test_refusals_say_why(retriever, question, reason, named):
         # everyday English words are no nouns the page must use ("somewhere", "count")
         "Sreeram Kannan shows up somewhere on the page - in what, and talking about what?",
         "what gets you slashed? does just going offline count?",
+        # the asker's nationality or team: who asks, not what about
+        "I am Thai, sorry my words are simple. Lido and EigenLayer, what is different? Both are staking, no?",
+        "our infra team asks: if we delegate to an operator, what do we no longer have to worry about?",
+        # other liquid staking tokens are asked about like stETH; big holders ask about the minimum
+        "why bother restaking my rETH when it's already earning staking yield? what's the actual point, mate",
+        "通常係邊類人會將 ETH delegate 畀 operator？係咪淨係大戶先會咁做",
         # …but a sentence told, not asked, is context (BTC): its names are not asked about
         "我以前只有 BTC，在交易所提幣幾分鐘就到。請問以太坊的質押跟再質押，要把錢領回來的時間，頁面說兩邊差在哪？",
         "我委託的營運者如果直接離線，我的 ETH 會被罰沒嗎 QQ",
