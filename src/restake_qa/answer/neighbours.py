@@ -26,6 +26,9 @@ _POINTS_BACK = re.compile(
 _FULL_STOP = re.compile(r"[。．.!！?？]\s*$")
 #: A title: no full stop, ending in an ellipsis or a colon (「…正在輸入…」, "The co-founder is typing…").
 _TITLE = re.compile(r"(…|\.\.\.|:|：)\s*$")
+#: An alert's first paragraph under its title (「名稱誤區提示：有些人將…混為一談。」): the paragraph
+#: after it says what the alert is for (「兩者都…，但再質押意味著…」).
+_ALERT_OPENS = re.compile(r"^[^：:]{2,16}[：:]")
 #: A sentence opening so announces what the next one says.
 _ANNOUNCES = re.compile(r"(想像|想象|picture|imagine)", re.IGNORECASE)
 #: How far back a chain of sentences pointing back is followed (「然而」 → 「作為回報」 → the claim).
@@ -45,7 +48,9 @@ def with_antecedents(units: list[Unit], units_of: Callable[[str], list[Unit]]) -
             if before is None or before.kind != u.kind or any(before is x for x in [*out, *units]):
                 break
             chain.insert(0, before)
-        if (u.kind == "alert" and _TITLE.search(u.text)) or (u.kind == "sentence" and _ANNOUNCES.match(u.text)):
+        if (u.kind == "alert" and (_TITLE.search(u.text) or _ALERT_OPENS.search(u.text))) or (
+            u.kind == "sentence" and _ANNOUNCES.match(u.text)
+        ):
             at = next((j for j, x in enumerate(section) if x is u), len(section))
             after = section[at + 1] if at + 1 < len(section) else None
             if after is not None and after.kind == u.kind and not any(after is x for x in [*out, *units]):
