@@ -10,7 +10,7 @@ COMMON_WORDS = 500
 
 
 @functools.cache
-def _common() -> tuple[frozenset[str], dict[str, frozenset[str]]]:
+def _common() -> tuple[frozenset[str], dict[str, frozenset[int]]]:
     from wordfreq import top_n_list
 
     words = frozenset(w for w in top_n_list("en", COMMON_WORDS) if w.isalpha() and len(w) >= 3)
