@@ -234,7 +234,7 @@ class QuestionAnalyzer:
         # NFKC'd text and its Simplified form have the same length) to see capitals
         pairs = _clauses(norm, text if len(text) == len(norm) else norm)
         clauses = [c for c, _ in pairs]
-        intent, rule = self._intent(norm, family)
+        intent, rule = self.patterns.intent_of(norm, family)
         sentence_of, separators = self._sentences(norm, clauses)
         labels = _labels(separators)
         asking = self._asking(clauses, sentence_of, separators, labels, family) or clauses
@@ -269,21 +269,6 @@ class QuestionAnalyzer:
                 sorted({sentence_of[k] for k, sep in enumerate(separators) if re.search("[?？]", sep)})
             ),
         )
-
-    def _intent(self, norm: str, family: str) -> tuple[str, str]:
-        for intent, pattern in self.patterns.formats:  # "yes or no:" up front
-            if pattern.search(norm):
-                return intent, pattern.pattern
-        for request in self.patterns.requests:  # 「可以講給我聽嗎」 asks for the answer, not a yes/no
-            norm = request.sub(" ", norm)
-        matched: dict[str, str] = {}
-        for rule in self.patterns.rules[family]:
-            if rule.intent not in matched and rule.pattern.search(norm):
-                matched[rule.intent] = rule.source
-        for intent in self.patterns.priority:
-            if intent in matched:
-                return intent, matched[intent]
-        return "other", ""
 
     @staticmethod
     def _sentences(norm: str, clauses: list[str]) -> tuple[list[int], list[str]]:

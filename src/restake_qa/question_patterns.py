@@ -92,6 +92,24 @@ class QuestionPatterns:
         """``[[implied]]``-style entries: a pattern (either script) and the words it brings."""
         return [(self._compile(entry["pattern"], "zh-tw"), tuple(entry["words"])) for entry in entries]
 
+    def intent_of(self, norm: str, family: str) -> tuple[str, str]:
+        """The intent of a question in its matching form (Simplified, lower case) and the pattern
+        that says so: an answer format up front, else the first intent in ``priority`` a rule of
+        its language family matches once polite requests are set aside, else ``other``."""
+        for intent, pattern in self.formats:  # "yes or no:" up front
+            if pattern.search(norm):
+                return intent, pattern.pattern
+        for request in self.requests:  # 「可以講給我聽嗎」 asks for the answer, not a yes/no
+            norm = request.sub(" ", norm)
+        matched: dict[str, str] = {}
+        for rule in self.rules[family]:
+            if rule.intent not in matched and rule.pattern.search(norm):
+                matched[rule.intent] = rule.source
+        for intent in self.priority:
+            if intent in matched:
+                return intent, matched[intent]
+        return "other", ""
+
     def audience_of(self, text: str, comparison: bool = False) -> tuple[str, ...]:
         """The steps column's header words for who asks: the last ``[[audience]]`` entry ``text``
         matches, or every one that matches in a comparison."""
