@@ -220,6 +220,10 @@ def test_a_sentence_asking_the_reader_to_picture_something_comes_with_what_to_pi
     texts = [i.text for i in answer.items]
     at = next((k for k, t in enumerate(texts) if t.startswith("想象两个世界")), None)
     assert at is not None and at + 1 < len(texts) and "在这个拥有再质押的世界里" in texts[at + 1], texts
+    # the English page has its tabs' labels between the two: the sentence still comes along
+    english = [i.text for i in compose(retriever, "what would be missing in a world without restaking?").items]
+    at = next((k for k, t in enumerate(english) if t.startswith("Picture two worlds")), None)
+    assert at is not None and any(t.startswith("In this world with restaking") for t in english[at + 1 :]), english
 
 
 def test_what_happens_if_a_party_does_something_is_not_that_partys_row(retriever):

@@ -52,8 +52,9 @@ def with_antecedents(units: list[Unit], units_of: Callable[[str], list[Unit]]) -
             u.kind == "sentence" and _ANNOUNCES.match(u.text)
         ):
             at = next((j for j, x in enumerate(section) if x is u), len(section))
-            after = section[at + 1] if at + 1 < len(section) else None
-            if after is not None and after.kind == u.kind and not any(after is x for x in [*out, *units]):
+            # (the next of its kind: the English page has its tabs' labels, an item, in between)
+            after = next((x for x in section[at + 1 : at + 3] if x.kind == u.kind), None)
+            if after is not None and not any(after is x for x in [*out, *units]):
                 chain.append(after)
         out += chain
     return out
