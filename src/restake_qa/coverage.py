@@ -12,6 +12,8 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
+import opencc
+
 from .analysis import COMMON_CHARACTER_ZIPF, FocusTerm, zipf
 from .corpus import Section
 from .text import CJK, TextTools, anchor_words, stem
@@ -60,7 +62,10 @@ class Coverage:
         for s in sections:
             parts += [s.title, s.text, anchor_words(s.anchor)]
         raw = unicodedata.normalize("NFKC", "\n".join(parts))
-        self._text = _SPACES.sub("", tools.normalize(raw))  # Simplified, lower case, no spaces
+        # Simplified, lower case, no spaces — and converted character by character too: the phrase
+        # conversion turns the Taiwanese page's 中介軟體 into 中间件, and its reader asks about 「中介」
+        by_character = opencc.OpenCC("t2s").convert(raw).lower()
+        self._text = _SPACES.sub("", tools.normalize(raw)) + "|" + _SPACES.sub("", by_character)
         words = set(_LATIN_WORD.findall(raw.lower()))
         for term in tools.glossary:  # English names and aliases count as page words
             for name in (term.english, *term.aliases):
