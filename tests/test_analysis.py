@@ -285,6 +285,7 @@ def test_refusals_say_why(retriever, question, reason, named):
         # other liquid staking tokens are asked about like stETH; big holders ask about the minimum
         "why bother restaking my rETH when it's already earning staking yield? what's the actual point, mate",
         "通常係邊類人會將 ETH delegate 畀 operator？係咪淨係大戶先會咁做",
+        "restake 到底能賺多少，頁面拿什麼東西當參考指標",  # an indicator of earnings: the page's LRTs
         # …but a sentence told, not asked, is context (BTC): its names are not asked about
         "我以前只有 BTC，在交易所提幣幾分鐘就到。請問以太坊的質押跟再質押，要把錢領回來的時間，頁面說兩邊差在哪？",
         "我委託的營運者如果直接離線，我的 ETH 會被罰沒嗎 QQ",
