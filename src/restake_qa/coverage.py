@@ -16,6 +16,7 @@ import opencc
 
 from .analysis import COMMON_CHARACTER_ZIPF, FocusTerm, zipf
 from .corpus import Section
+from .spelling import Typos
 from .text import CJK, TextTools, anchor_words, stem
 
 _LATIN_WORD = re.compile(r"[a-z][a-z0-9]*(?:[.'’+-][a-z0-9]+)*")
@@ -81,12 +82,7 @@ class Coverage:
         }
         self._forms |= {tools.normalize(f) for word, others in tools.synonyms.items() for f in (word, *others)}
         self._latin_known = self._latin | self._forms  # (once: a Latin focus term is looked up in both)
-        # one typo away: the page's words with one letter deleted, and where
-        self._latin_deletes: dict[str, set[int]] = {}
-        for w in words:
-            if len(w) >= 5:
-                for i in range(len(w)):
-                    self._latin_deletes.setdefault(w[:i] + w[i + 1 :], set()).add(i)
+        self._typos = Typos((w for w in words if len(w) >= 5), self._latin)  # one typo from a page word
         self._cjk_near: set[str] = set()  # 3-grams of the page text with the middle character masked
         for i in range(len(self._text) - 2):
             gram = self._text[i : i + 3]
@@ -114,7 +110,7 @@ class Coverage:
             # one typo — a short name must be exact (rsETH is not stETH), and so must a name general
             # English knows (Binance is not "finance"); a long unknown one is misspelt (EigenLayar)
             if len(word) >= 5 and not term.name or (len(word) >= LONG_NAME and term.zipf == 0):
-                return self._one_typo(word)
+                return self._typos.near(word)
             return False
         if norm in self._text:
             return True
@@ -147,19 +143,6 @@ class Coverage:
         if zipf(last, "zh") >= COMMON_CHARACTER_ZIPF and len(left + head) >= 3 and (left + head) in self._text:
             return True
         return zipf(first, "zh") >= COMMON_CHARACTER_ZIPF and len(tail + right) >= 3 and (tail + right) in self._text
-
-    def _one_typo(self, word: str) -> bool:
-        """A page word is one letter away: a letter missing, one too many, one replaced, or two
-        neighbours swapped (platfroms → platforms)."""
-        if word in self._latin_deletes:
-            return True  # the question missed a letter
-        if any(word[:i] + word[i + 1] + word[i] + word[i + 2 :] in self._latin for i in range(len(word) - 1)):
-            return True
-        for i in range(len(word)):
-            shorter = word[:i] + word[i + 1 :]
-            if shorter in self._latin or i in self._latin_deletes.get(shorter, ()):
-                return True  # one letter too many, or one replaced at the same place
-        return False
 
     def _parts_covered(self, norm: str) -> bool:
         """Whether jieba's sub-words of a compound cover every character and the pages use each."""

@@ -1,38 +1,53 @@
-"""Misspelt everyday English words (wich, waht, becuase): a question's word one typo away from one
-of the commonest English words says how something is asked, never what about."""
+"""One typo away from a word (:class:`Typos`, also the pages' words in coverage.py), and misspelt
+everyday English words (wich, waht, becuase): a question's word one typo away from one of the
+commonest English words says how something is asked, never what about."""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 
 #: How many of wordfreq's commonest English words count as everyday words.
 COMMON_WORDS = 500
 
 
+class Typos:
+    """Words one typo away from ``targets``: a letter missing, one too many, one replaced, or two
+    neighbours swapped (platfroms → platforms); ``known`` are the words (and forms) a swap or an
+    extra letter may land on."""
+
+    def __init__(self, targets: Iterable[str], known: AbstractSet[str]) -> None:
+        self.known = known
+        self.deletes: dict[str, set[int]] = {}  # a target with one letter deleted → where
+        for w in targets:
+            for i in range(len(w)):
+                self.deletes.setdefault(w[:i] + w[i + 1 :], set()).add(i)
+
+    def near(self, word: str) -> bool:
+        if word in self.deletes:
+            return True  # a letter missing: wich → which
+        if any(word[:i] + word[i + 1] + word[i] + word[i + 2 :] in self.known for i in range(len(word) - 1)):
+            return True  # two neighbours swapped: waht → what
+        for i in range(len(word)):
+            shorter = word[:i] + word[i + 1 :]
+            if shorter in self.known or i in self.deletes.get(shorter, ()):
+                return True  # one letter too many, or one replaced at the same place
+        return False
+
+
 @functools.cache
-def _common() -> tuple[frozenset[str], dict[str, frozenset[int]]]:
+def _common() -> tuple[frozenset[str], Typos]:
     from wordfreq import top_n_list
 
     words = frozenset(w for w in top_n_list("en", COMMON_WORDS) if w.isalpha() and len(w) >= 3)
-    deletes: dict[str, set[int]] = {}  # a common word with one letter deleted → where
-    for w in words:
-        for i in range(len(w)):
-            deletes.setdefault(w[:i] + w[i + 1 :], set()).add(i)
-    return words, {k: frozenset(v) for k, v in deletes.items()}
+    return words, Typos(words, words)
 
 
 def misspelt_common_word(word: str) -> bool:
     """Whether ``word`` (lower case, not itself a common word) is one of the commonest English
     words with a letter missing, one too many, one replaced, or two neighbours swapped."""
-    words, deletes = _common()
+    words, typos = _common()
     if len(word) < 4 or word in words or not word.isalpha():  # (three letters are near everything)
         return False
-    if word in deletes:
-        return True  # a letter missing: wich → which
-    if any(word[:i] + word[i + 1] + word[i] + word[i + 2 :] in words for i in range(len(word) - 1)):
-        return True  # two neighbours swapped: waht → what
-    for i in range(len(word)):
-        shorter = word[:i] + word[i + 1 :]
-        if shorter in words or i in deletes.get(shorter, ()):
-            return True  # one letter too many, or one replaced
-    return False
+    return typos.near(word)
