@@ -151,6 +151,10 @@ def test_cli_ask_prints_the_same_answer(real_engine, monkeypatch):
     assert (
         plain.exit_code == 0 and "https://ethereum.org/zh-tw/restaking/#what-are-the-risks-of-restaking" in plain.stdout
     )
+    # a question written alike in both scripts: Traditional unless --language says otherwise
+    alike = [runner.invoke(main, ["ask", "收益大概能有多少？", *extra]) for extra in ([], ["--language", "zh-cn"])]
+    assert all(r.exit_code == 0 for r in alike), [r.output for r in alike]
+    assert "/zh-tw/restaking/" in alike[0].stdout and "/zh/restaking/" in alike[1].stdout
 
 
 def test_cli_ask_without_an_index_says_what_to_do(tmp_path, monkeypatch):

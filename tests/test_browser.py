@@ -258,6 +258,9 @@ def test_phone_layout_languages_and_simplified_terms(browser, live_server):
         expect()(page.locator("html")).to_have_attribute("lang", "zh-Hans-CN")
         expect()(page.locator("h1")).to_have_text("再质押问答")
 
+        # a question written alike in both scripts is answered in the interface's
+        request, body, _ = send(page, "收益大概能有多少？")
+        assert request["language"] == "zh-cn" and body["language"] == "zh-cn"
         chip = page.locator("#chips button", has_text="再质押有哪些风险？")
         _, body, reply = send(page, via=chip)
         assert body["language"] == "zh-cn"

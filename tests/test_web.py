@@ -83,11 +83,37 @@ def test_answer_shape(client):
         ({"question": "再質押", "top_k": 0}, 400, "invalid_top_k"),
         ({"question": "再質押", "top_k": "3"}, 400, "invalid_top_k"),
         ({"question": "再質押", "top_k": True}, 400, "invalid_top_k"),
+        ({"question": "再質押", "language": "fr"}, 400, "invalid_language"),
+        ({"question": "再質押", "language": 1}, 400, "invalid_language"),
         ([1, 2], 400, "invalid_body"),
     ],
 )
 def test_bad_bodies_get_clear_400s(client, body, status, code):
     assert_error(ask(client, body), status, code)
+
+
+def test_a_question_alike_in_both_scripts_is_answered_in_the_askers(client, tools):
+    # 「收益大概能有多少？」 is written the same in Traditional and Simplified characters: the
+    # asker's earlier questions decide its script, then the interface's, then Traditional
+    question = "收益大概能有多少？"
+    simplified_turn = [{"question": "再质押有哪些风险？", "answer": "…"}]
+    traditional_turn = [{"question": "再質押有哪些風險？", "answer": "…"}]
+    cases = [
+        ({}, "zh-tw"),
+        ({"language": "zh-cn"}, "zh-cn"),
+        ({"language": "en"}, "zh-tw"),  # an English interface says nothing about Chinese script
+        ({"history": simplified_turn}, "zh-cn"),
+        ({"history": simplified_turn, "language": "zh-tw"}, "zh-cn"),  # what they typed comes first
+        ({"history": traditional_turn, "language": "zh-cn"}, "zh-tw"),
+    ]
+    for extra, expected in cases:
+        body = ask(client, {"question": question, **extra}).get_json()
+        assert body["language"] == expected, extra
+        text = body["answer"]
+        assert (text == tools.to_simplified(text)) == (expected == "zh-cn"), extra
+    # a question whose script shows keeps it whatever the interface says
+    assert ask(client, {"question": "再質押有哪些風險？", "language": "zh-cn"}).get_json()["language"] == "zh-tw"
+    assert ask(client, {"question": "what are the risks?", "language": "zh-cn"}).get_json()["language"] == "en"
 
 
 def test_not_json(client):

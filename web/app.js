@@ -817,7 +817,7 @@
       res = await fetch("api/answer", {
         method: "POST",
         headers: { "Content-Type": "application/json", Accept: "application/json" },
-        body: JSON.stringify({ question, history }),
+        body: JSON.stringify({ question, history, language: lang }),
         signal: controller.signal,
       });
     } catch (err) {

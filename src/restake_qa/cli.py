@@ -172,12 +172,19 @@ def chunks(corpus: Path | None) -> None:
 @data_dir_option
 @model_option
 @click.option("--top-k", type=click.IntRange(1, 20), help=option_help("top_k"))
+@click.option(
+    "--language",
+    type=click.Choice(["zh-tw", "zh-cn", "en"]),
+    help="The script to answer a Chinese question in when its characters are the same in both (default: Traditional).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer.")
-def ask(question: str, data_dir: Path | None, model: str | None, top_k: int | None, as_json: bool) -> None:
+def ask(
+    question: str, data_dir: Path | None, model: str | None, top_k: int | None, language: str | None, as_json: bool
+) -> None:
     """Answer QUESTION from the index, with cited sections."""
     engine = _engine(_settings(data_dir=data_dir, model=model))
     started = time.perf_counter()
-    answer, version = engine.answer(question, top_k=top_k)
+    answer, version = engine.answer(question, top_k=top_k, language=language)
     if as_json:
         body = answer.to_dict()
         body["took_ms"] = round((time.perf_counter() - started) * 1000, 2)

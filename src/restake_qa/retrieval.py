@@ -51,7 +51,7 @@ from .hits import ChunkHit, Hit, Retrieval, Scores, relative
 from .index import Index
 from .query import QueryTerms
 from .refusal import decide
-from .text import TextTools
+from .text import TextTools, detect_language
 from .units import Unit, UnitIndex
 
 __all__ = ["FEATURES", "REFUSAL_INPUTS", "ChunkHit", "Hit", "Retrieval", "Retriever", "Scores", "relative"]
@@ -224,13 +224,16 @@ class Retriever:
         best = max(cosines.values(), default=0.0)
         return {k: relative(c, best, self.spread) for k, c in cosines.items()}
 
-    def search(self, question: str, top_k: int | None = None) -> Retrieval:
-        """Retrieve sections for ``question``, best first, with the refusal decision."""
+    def search(self, question: str, top_k: int | None = None, language: str | None = None) -> Retrieval:
+        """Retrieve sections for ``question``, best first, with the refusal decision
+        (``language``: the asker's, for Chinese written alike in both scripts)."""
         top_k = int(top_k or self.settings.top_k)
         timings: dict[str, float] = {}
         t = time.perf_counter()
         analysis = self.analyzer.analyze(question)
-        language = analysis.language
+        language = (
+            detect_language(analysis.text, self.tools, language) if language and analysis.text else analysis.language
+        )
         timings["analysis"] = (time.perf_counter() - t) * 1000
         if not self._n:
             return Retrieval(question, language, (), True, {"reason": "the index is empty"}, timings)

@@ -169,11 +169,17 @@ class Engine:
 
     # answers --------------------------------------------------------------------------
     def answer(
-        self, question: str, history: list[dict[str, str]] | None = None, top_k: int | None = None
+        self,
+        question: str,
+        history: list[dict[str, str]] | None = None,
+        top_k: int | None = None,
+        language: str | None = None,
     ) -> tuple[Answer, str]:
-        """The answer and the version of the index it came from."""
+        """The answer and the version of the index it came from (``language``: the asker's
+        interface language, see :func:`~restake_qa.answer.compose.compose`)."""
         snap = self.snapshot()
-        return compose(snap.retriever, question, history=history, top_k=top_k), snap.index.version
+        answer = compose(snap.retriever, question, history=history, top_k=top_k, language=language)
+        return answer, snap.index.version
 
     def warm_up(self) -> None:
         """Answer a few questions: the first calls pay one-off costs (model buffers per input

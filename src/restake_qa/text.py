@@ -13,6 +13,7 @@ import logging
 import re
 import threading
 import tomllib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -378,16 +379,35 @@ class TextTools:
         return hits
 
 
-def detect_language(text: str, tools: TextTools) -> str:
-    """'zh-tw', 'zh-cn' or 'en' for a question, by script."""
+def script_language(text: str, tools: TextTools) -> str | None:
+    """'zh-tw', 'zh-cn' or 'en' for a question, by script; None for Chinese whose characters
+    are the same in both scripts (「那收益大概能有多少啊？」)."""
     cjk = CJK.findall(text)
     if not cjk:
         return "en"
     han = "".join(cjk)
-    simplified = tools.to_simplified(han)
-    traditional = tools.to_traditional(han)
-    changed_if_simplified = sum(a != b for a, b in zip(han, simplified))
-    changed_if_traditional = sum(a != b for a, b in zip(han, traditional))
-    if changed_if_traditional > changed_if_simplified:
-        return "zh-cn"
-    return "zh-tw"
+    changed_if_simplified = sum(a != b for a, b in zip(han, tools.to_simplified(han)))
+    changed_if_traditional = sum(a != b for a, b in zip(han, tools.to_traditional(han)))
+    if changed_if_traditional == changed_if_simplified:
+        return None
+    return "zh-cn" if changed_if_traditional > changed_if_simplified else "zh-tw"
+
+
+def detect_language(text: str, tools: TextTools, fallback: str | None = None) -> str:
+    """'zh-tw', 'zh-cn' or 'en' for a question, by script; Chinese written alike in both
+    scripts is in ``fallback``'s script when that is a Chinese one (the asker's: the script of
+    the conversation so far, or of the interface), else Traditional, the page's own."""
+    language = script_language(text, tools)
+    if language is None:
+        return fallback if fallback in ("zh-tw", "zh-cn") else "zh-tw"
+    return language
+
+
+def conversation_language(history: Sequence[Mapping[str, str]], tools: TextTools) -> str | None:
+    """The script of the asker's latest Chinese question whose script shows (None if none):
+    what a follow-up written alike in both scripts is answered in."""
+    for turn in reversed(history):
+        language = script_language(turn.get("question") or "", tools)
+        if language in ("zh-tw", "zh-cn"):
+            return language
+    return None

@@ -216,7 +216,13 @@ def _text_field(value: Any, name: str, limit: int, required: bool = True) -> str
     return value
 
 
-def parse_answer_request(body: dict[str, Any], settings: Settings) -> tuple[str, list[dict[str, str]], int | None]:
+#: The interface languages a request may name (``language``).
+LANGUAGES = ("zh-tw", "zh-cn", "en")
+
+
+def parse_answer_request(
+    body: dict[str, Any], settings: Settings
+) -> tuple[str, list[dict[str, str]], int | None, str | None]:
     if "question" not in body:
         raise ApiError(400, "missing_question", "the body needs a `question` string")
     question = _text_field(body["question"], "question", settings.max_question_chars).strip()
@@ -238,16 +244,19 @@ def parse_answer_request(body: dict[str, Any], settings: Settings) -> tuple[str,
     top_k = body.get("top_k")
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= 20):
         raise ApiError(400, "invalid_top_k", "`top_k` must be an integer from 1 to 20")
-    return question, history, top_k
+    language = body.get("language")
+    if language is not None and language not in LANGUAGES:
+        raise ApiError(400, "invalid_language", f"`language` must be one of {', '.join(LANGUAGES)}")
+    return question, history, top_k, language
 
 
 # API -----------------------------------------------------------------------------------------
 @api.post("/answer")
 def answer() -> Response:
     started = time.perf_counter()
-    question, history, top_k = parse_answer_request(_json_body(), _state().settings)
+    question, history, top_k, language = parse_answer_request(_json_body(), _state().settings)
     note_question(question)
-    result, version = get_engine().answer(question, history=history, top_k=top_k)
+    result, version = get_engine().answer(question, history=history, top_k=top_k, language=language)
     body = result.to_dict()
     body["took_ms"] = round((time.perf_counter() - started) * 1000, 2)
     body["index_version"] = version

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..corpus import Section
 from ..retrieval import Retrieval, Retriever
-from ..text import detect_language
+from ..text import conversation_language, detect_language
 from ..units import Unit, join_cells
 from .followup import resolve_question
 from .model import Answer, AnswerItem, Citation
@@ -17,12 +17,16 @@ def compose(
     question: str,
     history: list[dict[str, str]] | None = None,
     top_k: int | None = None,
+    language: str | None = None,
 ) -> Answer:
-    """Answer ``question`` (with the conversation so far) from the retriever's index."""
+    """Answer ``question`` (with the conversation so far) from the retriever's index;
+    ``language`` is the asker's interface language, which — after the script of their earlier
+    questions — decides the script of a question written alike in both (「那收益有多少？」)."""
     tools = retriever.tools
+    preferred = conversation_language(history or [], tools) or language
     resolved = resolve_question(question, history or [], tools)
-    result = retriever.search(resolved, top_k=top_k)
-    language = result.language if resolved == question else detect_language(question, tools)
+    result = retriever.search(resolved, top_k=top_k, language=preferred)
+    language = result.language if resolved == question else detect_language(question, tools, preferred)
     analysis = result.analysis
     intent = analysis.intent if analysis else "other"
     selection = None if result.refused or not result.hits else Selector(retriever, result).select()
