@@ -198,8 +198,33 @@ def test_who_asks_and_what_they_write_are_not_focus_terms(analyzer):
         ("my grandson keeps saying restaking, what does the page say it is?", "grandson"),
         ("AVS 是什麼東東？可以舉例嗎", "东东"),
         ("AVS 是什麼東東？可以舉例嗎", "举例"),
+        ("（語音輸入，錯字見諒）再質押最少要幾顆 ETH", "语音输入"),
+        ("姐妹们求科普‼️ 刷到好几个博主晒 eETH 收益，LRT 到底是个啥呀？", "博主"),
+        ("[voice to text] what do liquid restakers get", "voice"),
+        ("要去邊度搵 operator？", "边度"),
     ):
         assert word not in {f.text for f in analyzer.analyze(question).focus}, question
+
+
+@pytest.mark.parametrize(
+    ("question", "read_as"),
+    [
+        ("再指押那個會被砍錢的處罰是新規定嗎", "再質押那個"),
+        ("質壓到底是什麼意思 那再質壓又是多做了什麼", "質押到底是什麼意思 那再質押又"),
+        ("（語音）在質押最少要準備幾顆ETH", "再質押最少"),
+        ("为什么在质押的ETH想取出来还得等", "为什么再质押的ETH"),
+        ("so if I re stake my steth, do I lose my Lido rewards", "if I restake my"),
+        ("how do re-stakers pick an operator", "how do restakers pick"),
+        ("is restacking risky", "is restaking risky"),
+        ("what is eigen layer", "what is EigenLayer"),
+        # 在 meaning "in, at" stays: 正在, 現在, 在…前 / 中
+        ("我的 ETH 正在質押中，可以再質押嗎", "正在質押中"),
+        ("現在質押還來得及嗎", "現在質押"),
+        ("在質押前要先準備什麼", "在質押前"),
+    ],
+)
+def test_slips_and_mishearings_of_the_pages_words_are_read_as_them(analyzer, question, read_as):
+    assert read_as in analyzer.analyze(question).text
 
 
 def test_english_adverbs_and_past_participles_are_not_nouns(analyzer):

@@ -225,7 +225,7 @@ class QuestionAnalyzer:
         return self._memo.get(question, lambda: self._analyze(question))
 
     def _analyze(self, question: str) -> QuestionAnalysis:
-        text = normalize_question(question)
+        text = self.patterns.respell(normalize_question(question))
         language = detect_language(text, self.tools) if text else "zh-tw"
         # one matching form: Simplified script, lower case (patterns were converted alike)
         norm = self.tools.to_simplified(text).lower()

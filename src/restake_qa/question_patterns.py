@@ -58,6 +58,14 @@ class QuestionPatterns:
         formats = intents.get("formats", {})
         self.formats = [(i, self._compile(p, "zh-tw")) for i in INTENTS for p in formats.get(i, ())]
         self.implied = self._word_table(intents.get("implied", []))
+        respellings = intents.get("respellings", {})
+        self.respellings = [
+            (re.compile(p), r)
+            for pattern, replacement in respellings.get("zh", ())
+            for p, r in dict.fromkeys(
+                [(pattern, replacement), (tools.to_simplified(pattern), tools.to_simplified(replacement))]
+            )
+        ] + [(re.compile(p, re.IGNORECASE), r) for p, r in respellings.get("en", ())]
         self.intent_words: dict[str, tuple[str, ...]] = {
             intent: tuple(words) for intent, words in intents.get("intent_words", {}).items()
         }
@@ -109,6 +117,13 @@ class QuestionPatterns:
             if intent in matched:
                 return intent, matched[intent]
         return "other", ""
+
+    def respell(self, text: str) -> str:
+        """``text`` with the page's words for their slips and mishearings (``[respellings]``:
+        再指押 → 再質押, "re stake" → "restake")."""
+        for pattern, replacement in self.respellings:
+            text = pattern.sub(replacement, text)
+        return text
 
     def audience_of(self, text: str, comparison: bool = False) -> tuple[str, ...]:
         """The steps column's header words for who asks: the last ``[[audience]]`` entry ``text``
