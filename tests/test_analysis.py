@@ -113,6 +113,19 @@ def test_focus_terms_leave_out_scaffolding_and_know_names(analyzer):
     assert not analyzer.analyze("RISK 有哪些").focus[0].name  # capitals for emphasis are not a name
 
 
+def test_names_written_in_lower_case_capitals_and_tickers(analyzer):
+    def names(question):
+        return {f.text for f in analyzer.analyze(question).focus if f.name}
+
+    # crypto names (and airdrops) the asker writes in lower case are names all the same
+    assert {"kraken", "airdrops"} <= names("does kraken do restaking airdrops now?")
+    # a short word in capitals among lower-case ones is a ticker, unless an everyday word
+    assert "dot" in names("can I restake DOT the way you restake ETH?")
+    assert "big" not in names("is the risk BIG for me?")
+    # a message written all in capitals names nothing by its capitals
+    assert names("WHO DECIDES HOW MUCH RESTAKING PAYS? ETHEREUM, THE PLATFORM, OR SOMEONE ELSE") == set()
+
+
 def test_chat_fillers_and_single_letters_are_not_focus_terms(analyzer):
     assert {f.text for f in analyzer.analyze("ngl i don't get what operators actually do").focus} >= {"operators"}
     assert "ngl" not in {f.text for f in analyzer.analyze("ngl i don't get what operators actually do").focus}

@@ -685,6 +685,6 @@ def test_a_new_stop_word_or_vocabulary_word_rebuilds_the_index(tools, monkeypatc
     # …and so does a new word of the vocabulary (it changes how jieba cuts questions and pages)
     monkeypatch.undo()
     assert build_module.tokenizer_probe(tools, sections) == before
-    names, words = build_module.vocabulary()
-    monkeypatch.setattr(build_module, "vocabulary", lambda: (names, (*words, "再質押")))
+    names, words, names_en = build_module.vocabulary()
+    monkeypatch.setattr(build_module, "vocabulary", lambda: (names, (*words, "再質押"), names_en))
     assert build_module.tokenizer_probe(tools, sections) != before

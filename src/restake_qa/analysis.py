@@ -333,6 +333,8 @@ class QuestionAnalyzer:
         """Informative words of the clauses, in order, without repeats; Chinese words as jieba
         cuts them (the glossary is its user dictionary), Latin words whole."""
         out: dict[str, FocusTerm] = {}
+        capitals = [c.isupper() for _, original in clauses for c in original if c.isascii() and c.isalpha()]
+        shouting = len(capitals) >= 12 and sum(capitals) > 0.7 * len(capitals)  # "WHO DECIDES HOW MUCH…"
         for k, (clause, original) in enumerate(clauses):
             spans = self._pattern_spans(clause, family)
             likened = [m.span("other") for p in self.patterns.likeness for m in p.finditer(clause)]
@@ -380,8 +382,17 @@ class QuestionAnalyzer:
                     capital = written != written.lower() and not sentence_start
                     # RISK is emphasis; AVS, LST are names — and in Chinese so is a capitalised word
                     # that is not plain English (「TON 链上」) or is three letters or fewer (「ETC」)
-                    shouted = written.isupper() and (z >= 4.0 if family == "en" else (z >= 4.5 and len(written) > 3))
-                    name = (capital and not shouted) or any(c.isdigit() for c in word)
+                    # (a three-letter word in capitals among lower-case ones is a ticker, DOT, unless
+                    # everyday, BIG; in a message written all in capitals nothing is)
+                    shouted = shouting or (
+                        written.isupper()
+                        and (
+                            z >= 4.0 and (len(written) > 3 or z >= 5.0)
+                            if family == "en"
+                            else (z >= 4.5 and len(written) > 3)
+                        )
+                    )
+                    name = (capital and not shouted) or any(c.isdigit() for c in word) or word in self.tools.names
                 else:
                     # jieba's name tags mark common words too (东西, 普通): rarity decides, unless
                     # the word is a name of the vocabulary (币安, 小狐狸)

@@ -179,11 +179,11 @@ def _jieba_dictionary() -> tuple[dict[str, int], int]:
 
 
 @functools.cache
-def vocabulary() -> tuple[tuple[str, ...], tuple[str, ...]]:
+def vocabulary() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     """The names and words of crypto forums jieba's dictionary lacks (``data/vocabulary.toml``),
-    as written there: (names, words)."""
+    as written there: (names, words, English names)."""
     table = tomllib.loads((Path(__file__).parent / "data" / "vocabulary.toml").read_text(encoding="utf-8"))
-    return tuple(table.get("names", ())), tuple(table.get("words", ()))
+    return tuple(table.get("names", ())), tuple(table.get("words", ())), tuple(table.get("names_en", ()))
 
 
 def jieba_tokenizer() -> jieba.Tokenizer:
@@ -223,9 +223,10 @@ class TextTools:
         self._lexical: Memo[tuple[str, ...]] = Memo()
         self._expansions: Memo[tuple[tuple[str, str], ...]] = Memo(4096)
         self.tokenizer = jieba_tokenizer()
-        names, words = vocabulary()
-        #: Chinese names jieba does not know (幣安, 小狐狸), normalised: a focus term that is one is a name
-        self.names = frozenset(self.normalize(n) for n in names)
+        names, words, names_en = vocabulary()
+        #: Chinese names jieba does not know (幣安, 小狐狸) and English ones written in lower case
+        #: (kraken, airdrop), normalised: a focus term that is one is a name
+        self.names = frozenset(self.normalize(n) for n in (*names, *names_en))
         for word in (*names, *words):
             self.tokenizer.add_word(self.normalize(word), freq=20000)
         for term in self.glossary:
