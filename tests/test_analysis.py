@@ -215,6 +215,8 @@ def test_who_asks_and_what_they_write_are_not_focus_terms(analyzer):
         ("姐妹们求科普‼️ 刷到好几个博主晒 eETH 收益，LRT 到底是个啥呀？", "博主"),
         ("[voice to text] what do liquid restakers get", "voice"),
         ("要去邊度搵 operator？", "边度"),
+        ("我唔識set up node…可唔可以交俾人幫我搞？咁樣係咪會收少啲reward？", "样系咪"),
+        ("看到有博主说把stETH拿去借贷赚利息也算再质押，真的假的？", "博主说"),
     ):
         assert word not in {f.text for f in analyzer.analyze(question).focus}, question
 
@@ -387,6 +389,21 @@ def test_coverage_across_scripts_synonyms_stems_and_one_typo(retriever):
     glued = FocusTerm("品会", 3.5, False, True, left="质押", right="被销")
     assert retriever.vocabulary.covered(glued)
     assert not retriever.vocabulary.covered(FocusTerm("品会", 3.5, False, True))  # not without its context
+
+
+@pytest.mark.slow
+def test_english_words_one_typo_from_one_page_word_are_read_as_it(retriever):
+    respell = retriever.vocabulary.respell
+    assert (
+        respell("who is opperator in restaking? what they do exactly")
+        == "who is operator in restaking? what they do exactly"
+    )
+    assert respell("start on EigenLayar") == "start on Eigenlayer"  # a long unknown name is misspelt
+    assert respell("what does Stader do") == "what does Stader do"  # a short capitalised one may be a name
+    assert respell("is slashing risky") == "is slashing risky"  # page words and English words stay
+    # and the search reads the respelled question: the operators' row, not refused
+    result = retriever.search("who is opperator in restaking? what they do exactly")
+    assert not result.refused and "operator" in {f.text for f in result.analysis.focus}
 
 
 def test_words_for_the_page_itself_possessives_and_miscuts_are_not_focus_terms(analyzer):

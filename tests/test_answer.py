@@ -163,6 +163,15 @@ def test_cli_ask_without_an_index_says_what_to_do(tmp_path, monkeypatch):
     assert result.exit_code == 1 and "restake-qa build" in result.output
 
 
+def test_a_follow_up_that_goes_on_after_its_first_question(tools):
+    # 「咁風險呢？」 (Cantonese "so, the risks?") carries the topic; what the message adds stays
+    history = [{"question": "restaking到底係咩嚟㗎？", "answer": ""}]
+    assert resolve_question("咁風險呢？會唔會成舊蝕晒😰", history, tools) == "再質押的風險呢？會唔會成舊蝕晒😰"
+    assert resolve_question("咁風險呢？", history, tools) == "再質押的風險呢？"
+    # a first question that names its own topic is left as it is
+    assert resolve_question("EigenLayer 呢？安全嗎", history, tools) == "EigenLayer 呢？安全嗎"
+
+
 def test_an_off_topic_follow_up_is_not_dragged_into_the_topic(retriever, tools):
     history = [{"question": "什麼是再質押？", "answer": ""}]
     assert resolve_question("今天天氣如何？", history, tools) == "今天天氣如何？"

@@ -20,6 +20,7 @@ from .spelling import Typos
 from .text import CJK, TextTools, anchor_words, stem
 
 _LATIN_WORD = re.compile(r"[a-z][a-z0-9]*(?:[.'’+-][a-z0-9]+)*")
+_WRITTEN_WORD = re.compile(r"(?<![A-Za-z0-9.'’+-])[A-Za-z]+(?![A-Za-z0-9'’+-])")
 _SPACES = re.compile(r"\s+")
 #: A stretch the question quotes: 「如何開始」, “…”, "…", '…'.
 _QUOTED = re.compile(r"[「『“\"'‘«]([^「」『』“”\"'‘’«»]{2,120})[」』”\"'’»]")
@@ -119,6 +120,26 @@ class Coverage:
         if len(norm) == 3 and all(CJK.fullmatch(c) for c in norm):
             return norm[0] + "?" + norm[2] in self._cjk_near  # one typo in the middle: 中新化 → 中心化
         return self._miscut(norm, term)
+
+    def respell(self, question: str) -> str:
+        """``question`` with its English words that general English does not know and that are one
+        typo from exactly one page word written as that word ("who is opperator" → "who is
+        operator"). Words that may be names are left alone: capitalised ones shorter than
+        ``LONG_NAME`` (Stader is not "staker"), as :meth:`covered` leaves them uncovered."""
+
+        def fix(m: re.Match[str]) -> str:
+            written = m.group(0)
+            word = written.lower()
+            short = len(word) < (LONG_NAME if written[0].isupper() else 6)
+            if short or not word.isalpha() or word in self._latin_known or zipf(word, "en") > 0:
+                return written
+            found = self._typos.corrections(word)
+            if len(found) != 1:
+                return written
+            (right,) = found
+            return right.capitalize() if written[0].isupper() else right
+
+        return _WRITTEN_WORD.sub(fix, question)
 
     def quotes_page(self, question: str) -> str:
         """The first stretch ``question`` quotes that is the pages' own words (「如何開始」,

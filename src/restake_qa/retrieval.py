@@ -230,7 +230,7 @@ class Retriever:
         top_k = int(top_k or self.settings.top_k)
         timings: dict[str, float] = {}
         t = time.perf_counter()
-        analysis = self.analyzer.analyze(question)
+        analysis = self.analyzer.analyze(self.vocabulary.respell(question))
         language = (
             detect_language(analysis.text, self.tools, language) if language and analysis.text else analysis.language
         )

@@ -19,10 +19,13 @@ class Typos:
 
     def __init__(self, targets: Iterable[str], known: AbstractSet[str]) -> None:
         self.known = known
+        self.targets = frozenset(targets)
         self.deletes: dict[str, set[int]] = {}  # a target with one letter deleted → where
-        for w in targets:
+        self.origins: dict[str, set[str]] = {}  # …and from which targets
+        for w in self.targets:
             for i in range(len(w)):
                 self.deletes.setdefault(w[:i] + w[i + 1 :], set()).add(i)
+                self.origins.setdefault(w[:i] + w[i + 1 :], set()).add(w)
 
     def near(self, word: str) -> bool:
         if word in self.deletes:
@@ -34,6 +37,19 @@ class Typos:
             if shorter in self.known or i in self.deletes.get(shorter, ()):
                 return True  # one letter too many, or one replaced at the same place
         return False
+
+    def corrections(self, word: str) -> set[str]:
+        """The targets one typo away from ``word`` (opperator → operator)."""
+        found = set(self.origins.get(word, ()))  # a letter missing
+        swapped = (word[:i] + word[i + 1] + word[i] + word[i + 2 :] for i in range(len(word) - 1))
+        found.update(w for w in swapped if w in self.targets)  # two neighbours swapped
+        for i in range(len(word)):
+            shorter = word[:i] + word[i + 1 :]
+            if shorter in self.targets:
+                found.add(shorter)  # one letter too many
+            found.update(t for t in self.origins.get(shorter, ()) if t[:i] + t[i + 1 :] == shorter)  # one replaced
+        found.discard(word)
+        return found
 
 
 @functools.cache

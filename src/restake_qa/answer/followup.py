@@ -15,8 +15,10 @@ from ..text import TextTools, detect_language
 
 _PRONOUN_ZH = re.compile(r"它們|它们|它|牠")
 _PRONOUN_EN = re.compile(r"\b(it|its|they|them|their)\b", re.IGNORECASE)
-_CARRY_ZH = re.compile(r"^(?:那麼|那么|那如果|那|還有|还有)?\s*(?P<core>.+?)\s*呢?\s*[？?]?\s*$")
-_CARRY_ZH_MARK = re.compile(r"^(那|那麼|那么|還有|还有)|呢\s*[？?]?\s*$")
+_CARRY_ZH = re.compile(r"^(?:那麼|那么|那如果|那|咁|還有|还有)?\s*(?P<core>.+?)\s*呢?\s*[？?]?\s*$")
+_CARRY_ZH_MARK = re.compile(r"^(那|那麼|那么|咁|還有|还有)|呢\s*[？?]?\s*$")
+#: A Chinese follow-up's first question and what the message adds after it (「咁風險呢？會唔會蝕晒」).
+_FIRST_QUESTION_ZH = re.compile(r"^(?P<head>[^？?]{1,20}[？?])\s*(?P<rest>\S.*)$", re.DOTALL)
 _CARRY_EN = re.compile(r"^(?:and|so|but)?\s*(?:what|how) about\s+(?P<core>.+?)\s*[?？]?\s*$", re.IGNORECASE)
 _NOUN_START = re.compile(r"^[\u4e00-\u9fff]{1,6}$")
 #: An English message going on from the last one ("and how do I start?", "so what next?").
@@ -34,7 +36,9 @@ def resolve_question(question: str, history: list[dict[str, str]], tools: TextTo
     text = question.strip()
     english = detect_language(text, tools) == "en"
     pronoun = (_PRONOUN_EN if english else _PRONOUN_ZH).search(text)
-    carry = _CARRY_EN.match(text) if english else (_CARRY_ZH.match(text) if _CARRY_ZH_MARK.search(text) else None)
+    first = None if english else _FIRST_QUESTION_ZH.match(text)
+    head, rest = (first.group("head"), first.group("rest")) if first else (text, "")
+    carry = _CARRY_EN.match(text) if english else (_CARRY_ZH.match(head) if _CARRY_ZH_MARK.search(head) else None)
     if english and not pronoun and not carry and _CONTINUE_EN.match(text) and not tools.glossary_terms_in(text):
         # "and how do I start?" after "I run my own validator at home…": read with what was said
         previous = history[-1].get("question", "").strip()
@@ -57,13 +61,13 @@ def resolve_question(question: str, history: list[dict[str, str]], tools: TextTo
         return f"What about {core} of {topic}?"
     if core.startswith(_PERSONAL):  # 「那我能賺多少？」: the asker is the subject, the topic what it is about
         about = "关于" if detect_language(text, tools) == "zh-cn" else "關於"
-        return f"{about}{topic}，{core.rstrip('呢？?')}呢？"
+        return f"{about}{topic}，{core.rstrip('呢？?')}呢？{rest}"
     joiner = (
         "的"
         if _NOUN_START.match(core) and not core.startswith(("要", "會", "会", "能", "可以", "怎麼", "怎么"))
         else ""
     )
-    return f"{topic}{joiner}{core}呢？"
+    return f"{topic}{joiner}{core}呢？{rest}"
 
 
 def _topic(history: list[dict[str, str]], tools: TextTools, english: bool, simplified: bool) -> str:
