@@ -295,6 +295,16 @@ def retriever(real_engine):
         # a ticket: its lines stay apart, so 「問題：」 and 「預期：」 label only their own line
         ("問題：iPhone 更新 iOS 之後 LINE 的通知都不會響\n預期：有訊息進來要有聲音\n要去哪裡設定？", "no_match", None),
         ("EigenLayer 上排第一的 AVS 现在吸引了多少 restaked ETH？写研报要个数", "live_data", None),
+        # far below the similarity rule's 0 whatever everyday page words it uses (games)
+        ("WHO WON THE KOREAN SERIES LAST YEAR AND IN HOW MANY GAMES", "no_match", None),
+        # "do they" points back at the name said before it
+        (
+            "Kraken dropped ETH staking for US customers a while back - do they offer restaking now, and on what terms?",
+            "not_covered",
+            "Kraken",
+        ),
+        # points programs are named like a product (積分 is also a common verb)
+        ("把 stETH 委托给运营商以后，是不是还能额外拿到运营商自己发的积分？", "not_covered", "积分"),
     ],
 )
 def test_refusals_say_why(retriever, question, reason, named):

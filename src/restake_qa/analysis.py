@@ -59,6 +59,7 @@ _POSSESSIVE = re.compile(r"['’]s$")
 #: at what was just named ("StakeStone - is that an LRT?"), as does 「那是…嗎」 after a name.
 _POINTS_BACK = re.compile(
     r"它|^那(是不是|算不算|算|是)|\bwhich (one|ones|of (them|these|those|the two))\b|\b(is|isn't|are|aren't) (that|this|those|these) (a|an|one|some|just|really|actually)\b"
+    r"|\b(do|does|did|will|would|can|could) (they|he|she)\b"
 )
 #: A clause that asks without saying what for: a question mark, a particle, "what is it called"
 #: (「那個角色叫什麼」 — a name, the page's or a section's, not a definition).
@@ -362,7 +363,7 @@ class QuestionAnalyzer:
                     continue  # wich, waht: an everyday word misspelt
                 if (latin and z >= 5.5) or (not latin and (z >= 5.8 or (len(word) == 1 and z >= 4.0))):
                     continue  # function words: the, is, 的, 是, 我
-                if not latin and tag not in NOUN_TAGS and z >= 4.0:
+                if not latin and tag not in NOUN_TAGS and z >= 4.0 and word not in self.tools.names:
                     continue  # common verbs and adverbs say how, not what: 請問, 到底, 一下, 直接
                 if not latin and (
                     word in self.patterns.fillers
@@ -405,7 +406,7 @@ class QuestionAnalyzer:
                         latin,
                         in_question,
                         name=name,
-                        noun=(not _NOT_A_NOUN.search(word) or name) if latin else tag in NOUN_TAGS,
+                        noun=(not _NOT_A_NOUN.search(word) or name) if latin else (tag in NOUN_TAGS or name),
                         written=written,
                         tag=tag,
                         left=clause[max(0, start - 2) : start],

@@ -11,7 +11,8 @@ In order, a question is refused when:
    ``focus_strict_zipf`` in general language, is enough on its own; a commoner noun (below
    ``focus_soft_zipf``) only when the question also matches the page weakly;
 5. it matches the page too weakly: the linear ``refusal_rule`` over similarities sums below 0
-   — ``no_match`` — unless the question's informative focus terms are all covered.
+   — ``no_match`` — unless the question's informative focus terms are all covered; far below 0
+   (``FAR_BELOW``), whatever it covers.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ from .coverage import Coverage
 REASONS = ("not_a_question", "live_data", "prediction", "legal", "not_covered", "no_match")
 #: Words commoner than this (Zipf) say nothing against the page, even when it never uses them.
 WEAK_ZIPF = 5.0
+#: A question the similarity rule puts this far below 0 is about something else, whatever everyday
+#: words of the pages it uses ("WHO WON THE KOREAN SERIES … IN HOW MANY GAMES"; on the dev sets
+#: no in-scope question falls below -4.3).
+FAR_BELOW = -6.0
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,8 @@ def decide(
     # common a word to refuse on its own, but nothing else of it is on the pages either)
     # …or one with no word saying what it is about and none the pages use (「今天星期幾？」)
     asks_elsewhere = any(t.in_question for t in analysis.focus) or (not analysis.focus and word_coverage == 0)
+    if confidence < FAR_BELOW and not analysis.media:
+        return RefusalDecision("no_match", tuple(t.written or t.text for t in uncovered), known)
     if confidence < 0 and (unmatched_ask or (not matched and (unused or asks_elsewhere or analysis.intent == "other"))):
         return RefusalDecision("no_match", tuple(t.written or t.text for t in uncovered), known)
     return RefusalDecision("", tuple(t.written or t.text for t in uncovered), known)
