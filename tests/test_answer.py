@@ -172,6 +172,14 @@ def test_a_follow_up_that_goes_on_after_its_first_question(tools):
     assert resolve_question("EigenLayer 呢？安全嗎", history, tools) == "EigenLayer 呢？安全嗎"
 
 
+def test_a_follow_up_after_a_question_naming_only_eth_carries_restaking(tools):
+    history = [{"question": "纯小白想入坑，手上就0.5个eth，够不够门槛？最低要投多少", "answer": ""}]
+    # (not 「以太币具体怎么开始呀 步骤求带🥺呢？」: ETH is named by every question, and a question
+    # ending in an emoji or a particle gets a question mark, not another 呢)
+    assert resolve_question("那具体怎么开始呀 步骤求带🥺", history, tools) == "再质押具体怎么开始呀 步骤求带🥺？"
+    assert resolve_question("那怎么开始", history, tools) == "再质押怎么开始呢？"
+
+
 def test_an_off_topic_follow_up_is_not_dragged_into_the_topic(retriever, tools):
     history = [{"question": "什麼是再質押？", "answer": ""}]
     assert resolve_question("今天天氣如何？", history, tools) == "今天天氣如何？"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from ..text import TextTools, detect_language
+from ..text import CJK, TextTools, detect_language
 
 _PRONOUN_ZH = re.compile(r"它們|它们|它|牠")
 _PRONOUN_EN = re.compile(r"\b(it|its|they|them|their)\b", re.IGNORECASE)
@@ -27,6 +27,10 @@ _CONTINUE_EN = re.compile(r"^(and|so|then|ok(ay)?|alright)\b[ ,]*\S", re.IGNOREC
 MAX_CONTEXT = 300
 #: A follow-up whose subject is a person (「那我能賺多少？」) is about the topic, not the topic's own.
 _PERSONAL = ("我", "你", "他", "她", "咱")
+_PARTICLES = frozenset("呀啊吗嗎嘛吧呢哦喔啦咧")
+#: Terms every question about the page may name (「手上就 0.5 個 ETH」): never the topic carried on,
+#: which is then the page's own subject, the glossary's first term.
+_GENERIC = frozenset({"以太幣", "以太坊"})
 
 
 def resolve_question(question: str, history: list[dict[str, str]], tools: TextTools) -> str:
@@ -67,12 +71,23 @@ def resolve_question(question: str, history: list[dict[str, str]], tools: TextTo
         if _NOUN_START.match(core) and not core.startswith(("要", "會", "会", "能", "可以", "怎麼", "怎么"))
         else ""
     )
-    return f"{topic}{joiner}{core}呢？{rest}"
+    return f"{topic}{joiner}{core}{_question_end(core)}{rest}"
+
+
+def _question_end(core: str) -> str:
+    """What makes ``core`` a question: 呢？ after a word, ？ after a particle or an emoji
+    (「具體怎麼開始呀 步驟求帶🥺」 does not become 「…🥺呢？」)."""
+    last = core[-1:]
+    if last in ("？", "?"):
+        return ""
+    return "呢？" if CJK.fullmatch(last) and last not in _PARTICLES else "？"
 
 
 def _topic(history: list[dict[str, str]], tools: TextTools, english: bool, simplified: bool) -> str:
     for turn in reversed(history):
         terms = tools.glossary_terms_in(turn.get("question", "")) or tools.glossary_terms_in(turn.get("answer", ""))[:2]
+        if terms and all(t.term in _GENERIC for t in terms):
+            terms = list(tools.glossary[:1])  # 「手上就 0.5 個 ETH…」 then 「那怎麼開始？」: restaking
         if terms:
             term = max(terms, key=lambda t: len(t.term))  # the most specific term named
             if english:
