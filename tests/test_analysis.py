@@ -393,6 +393,7 @@ def test_coverage_across_scripts_synonyms_stems_and_one_typo(retriever):
     assert not covered("binance", latin=True, name=True, zipf=2.5)  # …not one it knows ("finance")
     assert not covered("rseth", latin=True, name=True, zipf=0)  # a short name must be exact: rsETH is not stETH
     assert covered("网络安全")  # a compound of page words
+    assert covered("领回来") and not covered("放进去")  # a verb with its direction: 领回 is 提款
     assert covered("中介")  # the Taiwanese page's 中介軟體, which the phrase conversion makes 中间件
     assert not covered("币安") and not covered("空投")
     # jieba cut 「質押品會被銷毀」 as 質押 / 品會: 質押品 is a page word, 會 a common character

@@ -115,6 +115,8 @@ class Coverage:
             return False
         if norm in self._text:
             return True
+        if len(norm) >= 3 and norm[-1] in "来去" and (norm[:-1] in self._forms or norm[:-1] in self._text):
+            return True  # a verb with its direction: 领回来 is 领回 (a way of saying 提款), 取出来 取出
         if len(norm) >= 3 and self._parts_covered(norm):
             return True  # a compound of page words: 网络安全 = 网络 + 安全
         if len(norm) == 3 and all(CJK.fullmatch(c) for c in norm):
