@@ -320,6 +320,11 @@ def test_refusals_say_why(retriever, question, reason, named):
     [
         "slashing 是什麼？",
         "What does AVS stand for?",
+        # Cantonese and everyday words around the page's (對照表, 連帶, 駁去, 點做, 搭上線)
+        "質押同再質押個對照表入面，邊幾行係兩邊一模一樣㗎？",
+        "營運者被罰沒的話，對其他 AVS 有什麼連帶影響？",
+        "我哋 fund 本身行緊幾個 validator，想將嗰啲已經 stake 咗嘅 ETH 駁去 restaking platform，page 話要點做？",
+        "小散戶想問：AVS 那麼多家，我要怎麼跟它們搭上線？是要自己一家一家去官網找，還是有地方幫忙配對？",
         "再質押的ＲＩＳＫ有哪些",
         "运营商在再质押里是干啥的",
         "LRT 是啥呢",
