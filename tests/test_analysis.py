@@ -303,6 +303,9 @@ def retriever(real_engine):
             "not_covered",
             "Kraken",
         ),
+        # 「哪個」 asks about the names said before it
+        ("Renzo 的 ezETH 和 Kelp 的 rsETH，哪个理财收益高一点？", "not_covered", "Renzo"),
+        ("从 EigenLayer 提一次款大概要花多少 gas 费？", "not_covered", "gas"),
         # points programs are named like a product (積分 is also a common verb)
         ("把 stETH 委托给运营商以后，是不是还能额外拿到运营商自己发的积分？", "not_covered", "积分"),
     ],

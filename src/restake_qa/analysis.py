@@ -59,7 +59,7 @@ _POSSESSIVE = re.compile(r"['’]s$")
 #: at what was just named ("StakeStone - is that an LRT?"), as does 「那是…嗎」 after a name.
 _POINTS_BACK = re.compile(
     r"它|^那(是不是|算不算|算|是)|\bwhich (one|ones|of (them|these|those|the two))\b|\b(is|isn't|are|aren't) (that|this|those|these) (a|an|one|some|just|really|actually)\b"
-    r"|\b(do|does|did|will|would|can|could) (they|he|she)\b"
+    r"|\b(do|does|did|will|would|can|could) (they|he|she)\b|哪(个|一个|家|一家|款|种|一种|支|只)"
 )
 #: A clause that asks without saying what for: a question mark, a particle, "what is it called"
 #: (「那個角色叫什麼」 — a name, the page's or a section's, not a definition).
