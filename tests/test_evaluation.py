@@ -16,7 +16,9 @@ from restake_qa.retrieval import FEATURES, REFUSAL_INPUTS
 
 from helpers import QUESTIONS, ROOT
 
-BAR = {"hit@1": 0.90, "hit@3": 0.97, "mrr": 0.93}
+#: Just under the dev-set figures per language (hit@1 was 0.90 until four fresh batches written blind
+#: — voice-typed, Cantonese, B站, product managers — joined the dev set: 0.911 → 0.890 overall).
+BAR = {"hit@1": 0.87, "hit@3": 0.97, "mrr": 0.92}
 
 
 def test_metrics_on_a_known_system():
@@ -119,9 +121,9 @@ ANSWERS = ROOT / "tests" / "data" / "answers.jsonl"
 REFUSALS = ROOT / "tests" / "data" / "refusals.jsonl"
 #: The dev-set figures this code reaches (README "Measured quality"); a change that answers
 #: worse fails here. Held-out figures are reported, never guarded on: they are not tuned on.
-ANSWER_BAR = {"answer_accuracy": 0.76, "first_sentence_accuracy": 0.62}
-ANSWER_BAR_PER_LANGUAGE = {"answer_accuracy": 0.72, "first_sentence_accuracy": 0.59}
-REFUSAL_BAR = {"out_of_scope_refused": 0.90, "near_refused": 0.87, "in_scope_refused_max": 0.03}
+ANSWER_BAR = {"answer_accuracy": 0.75, "first_sentence_accuracy": 0.61}
+ANSWER_BAR_PER_LANGUAGE = {"answer_accuracy": 0.72, "first_sentence_accuracy": 0.58}
+REFUSAL_BAR = {"out_of_scope_refused": 0.91, "near_refused": 0.89, "in_scope_refused_max": 0.03}
 
 
 def test_a_fact_is_found_across_scripts_widths_and_quotes(tools):
