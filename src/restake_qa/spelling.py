@@ -20,21 +20,19 @@ class Typos:
     def __init__(self, targets: Iterable[str], known: AbstractSet[str]) -> None:
         self.known = known
         self.targets = frozenset(targets)
-        self.deletes: dict[str, set[int]] = {}  # a target with one letter deleted → where
-        self.origins: dict[str, set[str]] = {}  # …and from which targets
+        self.origins: dict[str, set[str]] = {}  # a target with one letter deleted → the targets
         for w in self.targets:
             for i in range(len(w)):
-                self.deletes.setdefault(w[:i] + w[i + 1 :], set()).add(i)
                 self.origins.setdefault(w[:i] + w[i + 1 :], set()).add(w)
 
     def near(self, word: str) -> bool:
-        if word in self.deletes:
+        if word in self.origins:
             return True  # a letter missing: wich → which
         if any(word[:i] + word[i + 1] + word[i] + word[i + 2 :] in self.known for i in range(len(word) - 1)):
             return True  # two neighbours swapped: waht → what
         for i in range(len(word)):
             shorter = word[:i] + word[i + 1 :]
-            if shorter in self.known or i in self.deletes.get(shorter, ()):
+            if shorter in self.known or any(t[:i] + t[i + 1 :] == shorter for t in self.origins.get(shorter, ())):
                 return True  # one letter too many, or one replaced at the same place
         return False
 
