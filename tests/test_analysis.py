@@ -113,6 +113,12 @@ def test_focus_terms_leave_out_scaffolding_and_know_names(analyzer):
     assert not analyzer.analyze("RISK 有哪些").focus[0].name  # capitals for emphasis are not a name
 
 
+def test_a_short_question_about_what_someone_said_asks_no_definition(analyzer):
+    # a short question is a definition (「LRT 呢？」), but not one asking what was said about it
+    assert analyzer.analyze("Vitalik 对再质押说了什么？").intent != "definition"
+    assert analyzer.analyze("再質押的定義？").intent == "definition"
+
+
 def test_names_written_in_lower_case_capitals_and_tickers(analyzer):
     def names(question):
         return {f.text for f in analyzer.analyze(question).focus if f.name}
