@@ -238,3 +238,11 @@ def test_an_alert_s_first_paragraph_comes_with_the_paragraph_that_says_what_it_i
     texts = [i.text for i in answer.items]
     at = next((k for k, t in enumerate(texts) if t.startswith("名称误区提示")), None)
     assert at is not None and at + 1 < len(texts) and texts[at + 1].startswith("两者都"), texts
+
+
+def test_an_english_row_named_in_the_singular_is_that_row(retriever):
+    # the English table's labels are plural ("Native restakers"); askers name one ("a native restaker")
+    answer = compose(retriever, 'what does "native restaker" mean vs "liquid restaker"?')
+    assert [i.text.split(":")[0] for i in answer.items[:2]] == ["Native restakers", "Liquid restakers"], [
+        i.text for i in answer.items
+    ]

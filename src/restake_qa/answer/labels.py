@@ -11,12 +11,13 @@ _LABEL_PARTS = re.compile(r"[（(「『“\"）)」』”]|或|\bor\b")
 
 def label_in(label: str, question: str) -> bool:
     """Whether the question names a row's label: the whole label, the label without a closing
-    者 (原生再質押 for 原生再質押者), or one of its parts (罰沒 in 「罰款（或「罰沒」）」)."""
+    者 (原生再質押 for 原生再質押者) or plural s ("native restaker" for "Native restakers"), or one of
+    its parts (罰沒 in 「罰款（或「罰沒」）」)."""
     parts = [label, *(p.strip() for p in _LABEL_PARTS.split(label))]
     for part in parts:
         if len(part) < 2:
             continue
-        if part in question or (len(part) > 3 and part[-1] in "者人" and part[:-1] in question):
+        if part in question or (len(part) > 3 and part[-1] in "者人s" and part[:-1] in question):
             return True
     return False
 
