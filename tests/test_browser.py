@@ -126,7 +126,8 @@ def test_question_gets_cited_answer_with_snippets_terms_and_copy(page, live_serv
     assert page.locator("#thread > li").count() == 0
 
     request, body, reply = send(page, "再質押有哪些風險？")
-    assert request == {"question": "再質押有哪些風險？", "history": []}
+    # (the interface language goes with it: a question alike in both scripts is answered in it)
+    assert request == {"question": "再質押有哪些風險？", "history": [], "language": "zh-tw"}
     assert body["refused"] is False and page.input_value("#question") == ""
     expect()(page.locator("#thread .msg.user .bubble")).to_have_text(["再質押有哪些風險？"])
 
@@ -177,7 +178,7 @@ def test_chip_follow_up_reload_and_clear(page, live_server):
     page.goto(live_server.url)
     chip = page.locator("#chips button", has_text="什麼是再質押？")
     request, first, _ = send(page, via=chip)
-    assert request == {"question": "什麼是再質押？", "history": []} and first["refused"] is False
+    assert request == {"question": "什麼是再質押？", "history": [], "language": "zh-tw"} and first["refused"] is False
 
     request, second, reply = send(page, "它有哪些風險？")
     assert request["history"] == [{"question": "什麼是再質押？", "answer": first["answer"]}]
