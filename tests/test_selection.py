@@ -246,3 +246,9 @@ def test_an_english_row_named_in_the_singular_is_that_row(retriever):
     assert [i.text.split(":")[0] for i in answer.items[:2]] == ["Native restakers", "Liquid restakers"], [
         i.text for i in answer.items
     ]
+
+
+def test_an_english_name_in_a_simplified_question_names_the_simplified_pages_row(retriever):
+    # "operator" is 營運者 to the glossary and 运营商 on the Simplified page's table
+    answer = compose(retriever, "operator是干嘛的？")
+    assert answer.items[0].text.startswith("运营商："), [i.text for i in answer.items]
