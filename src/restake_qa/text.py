@@ -212,6 +212,8 @@ class TextTools:
 
     def __init__(self, glossary: list[Term] | None = None, synonyms: dict[str, tuple[str, ...]] | None = None) -> None:
         self.glossary = list(glossary or [])
+        #: each glossary term's Chinese aliases (營運者 → 营运者, 运营商 …): what another page version calls it
+        self.chinese_aliases = {t.term: tuple(a for a in t.aliases if CJK.search(a)) for t in self.glossary}
         self.synonyms = dict(synonyms or {})
         self._t2s = opencc.OpenCC("tw2sp")
         self._s2t = opencc.OpenCC("s2twp")

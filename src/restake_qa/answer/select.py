@@ -25,7 +25,6 @@ from ..alignment import READABLE
 from ..analysis import QuestionAnalysis
 from ..errors import ConfigError
 from ..retrieval import Hit, Retrieval, Retriever, relative
-from ..text import CJK
 from ..units import Unit
 from .cues import ABOUT_ITSELF, CUES, FINDING, FULL_NAME, KINDS, MATCHMAKING, NEXT, NO_VIDEO, PLURAL, STEPS, VIDEO
 from .labels import clean, header_words, item_named, label_in, mentioned
@@ -105,8 +104,7 @@ class Selector:
         words = [w for _, w in tools.expansions(analysis.text)]
         # …and the other names of the glossary terms among them: "operator" is 營運者 on the
         # Traditional page and 运营商 on the Simplified one, whose row labels say so
-        aliases = {t.term: t.aliases for t in tools.glossary}
-        words += [a for w in words for a in aliases.get(w, ()) if CJK.search(a)]
+        words += [a for w in words for a in tools.chinese_aliases.get(w, ())]
         self.question_norm = tools.normalize(analysis.text + " " + " ".join(words)).replace(" ", "")
         self.units = [u for key in self.hit_of for u in retriever.units.of(key)]
         self._score_all(result.query_vector)
