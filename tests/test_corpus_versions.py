@@ -219,6 +219,9 @@ def test_config_lists_versions_in_declared_order():
     [
         ("有哪些再質押平台可以選？", "zh-tw", ("EigenLayer (再質押平台)", "Symbiotic (再質押平台)")),
         ("Which restaking projects does the page list?", "en", ("EigenLayer (Restaking Platform)", "Symbiotic")),
+        # the kind named, which a row of the actors' table defines: its instances answer, not that row
+        ("which restaking platforms does the page mention?", "en", ("EigenLayer (Restaking Platform)", "Symbiotic")),
+        ("頁面提到哪些再質押平台？", "zh-tw", ("EigenLayer (再質押平台)", "Symbiotic (再質押平台)")),
     ],
 )
 def test_the_platforms_the_page_lists_are_answered_with_their_links(real_engine, question, page, names):

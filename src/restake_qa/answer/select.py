@@ -274,6 +274,10 @@ class Selector:
             id(units): kind == "labels" and self._norm_headers(units)[0] in self.question_norm for kind, units in groups
         }
         # a list where the best quotation is (its section or what continues it) comes first
+        # a list whose every item is of the kind asked for (「EigenLayer (再質押平台)」, 「Symbiotic (再質押平台)」)
+        for kind, units in groups:
+            instances = kind == "items" and all(self.label_hit[self._index(u)] for u in units)
+            names_items[id(units)] = names_items[id(units)] or (instances and self.analysis.intent == "list")
         groups = [g for g in groups if self.hit_of[g[1][0].key] is top_hit or names_items[id(g[1])]] or groups
         for kind, units in groups:
             if kind == "steps":
