@@ -84,6 +84,18 @@ def test_audience_examples(analyzer):
     assert {w for row in INTENTS["audience"] for w in row["words"]} == set(both.audience)
 
 
+def test_who_says_they_did_a_columns_first_step(analyzer):
+    for row in INTENTS["audience"]:
+        for question in row["has_examples"]:
+            assert set(row["words"]) <= set(analyzer.analyze(question).first_done), question
+    for question in (
+        "我想先拿到 stETH，要怎麼做",
+        "I don't run a validator, how do I restake?",
+        "不想自己跑節點，怎麼開始",
+    ):
+        assert not analyzer.analyze(question).first_done, question
+
+
 def test_an_answer_format_up_front_is_the_intent(analyzer):
     for question in INTENTS["formats"]["examples"]:
         assert analyzer.analyze(question).intent == "yes_no", question

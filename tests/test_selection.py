@@ -86,8 +86,19 @@ def test_steps_are_those_of_the_column_for_who_asks(retriever):
     # no validator of one's own, and asking whether one must run something: beginners too
     dao = compose(retriever, "我們 DAO 有一筆 stETH，沒有自己的 validator。要怎麼開始 restake？需要自己架 operator 嗎")
     assert dao.layout == "steps" and "LST" in dao.items[0].text, [i.text for i in dao.items]
+    # running one's own validator: the advanced users' column, after its first step (staking as a
+    # validator), which is done
     solo = compose(retriever, "我自己跑驗證者，要怎麼開始再質押？")
-    assert solo.layout == "steps" and "驗證者" in solo.items[0].text and "LST" not in solo.items[0].text
+    assert solo.layout == "steps" and [i.text[:1] for i in solo.items] == ["2", "3"], [i.text for i in solo.items]
+    assert "比較" in solo.items[0].text and "驗證者" in solo.items[1].text
+
+
+def test_who_holds_what_the_first_step_gives_starts_at_the_second(retriever):
+    holder = compose(retriever, "gm 各位 ser，我纯 Lido 用户，手里一堆 stETH 躺着，想上 restake 这班车，第一步该干啥？")
+    assert holder.layout == "steps" and holder.items[0].text.startswith("2.") and "LST" in holder.items[0].text
+    # someone with only ETH has done nothing yet
+    newcomer = compose(retriever, "钱包里只有 ETH，没节点，想再质押，第一步干啥")
+    assert newcomer.layout == "steps" and newcomer.items[0].text.startswith("1."), [i.text for i in newcomer.items]
 
 
 def test_how_a_party_does_something_is_its_row_and_how_restaking_works_is_the_list_of_parties(retriever):

@@ -145,6 +145,7 @@ class QuestionAnalysis:
     asking: str = ""  # the clauses that ask, as written ("" when every clause asks)
     implied: tuple[str, ...] = ()  # page words the way of asking implies (an ETH amount → 最低)
     audience: tuple[str, ...] = ()  # header words of the steps column for who asks (新手 → 初學者)
+    first_done: tuple[str, ...] = ()  # header words of the steps columns whose first step the asker has done
     resources: bool = False  # asks for something to read or watch (an article, a video, a dashboard)
     media: bool = False  # …and about one of the page's videos or articles (its guest, author, source)
     points_back: bool = False  # a pronoun in the asking clause (它) points at the names said before it
@@ -262,6 +263,7 @@ class QuestionAnalyzer:
                 )
             ),
             audience=self.patterns.audience_of(norm, comparison=intent == "comparison"),
+            first_done=self.patterns.first_step_done(norm),
             resources=(resources := any(p.search(norm) for p in self.patterns.resources)),
             media=resources and any(p.search(norm) for p in self.patterns.media),
             points_back=len(asking) < len(clauses) and any(_POINTS_BACK.search(c) for c in asking),

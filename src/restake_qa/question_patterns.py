@@ -70,6 +70,9 @@ class QuestionPatterns:
             intent: tuple(words) for intent, words in intents.get("intent_words", {}).items()
         }
         self.audience = self._word_table(intents.get("audience", []))
+        self.audience_has = self._word_table(
+            [{"pattern": e["has"], "words": e["words"]} for e in intents.get("audience", []) if "has" in e]
+        )
         live = refusals["live_data"]
         self.live_markers = self._by_family(live["markers_zh"], live["markers_en"])
         self.rumours = self._either(live.get("rumours_zh", ()), live.get("rumours_en", ()))
@@ -132,6 +135,11 @@ class QuestionPatterns:
         if comparison:
             return tuple(dict.fromkeys(w for words in matched for w in words))
         return matched[-1] if matched else ()
+
+    def first_step_done(self, text: str) -> tuple[str, ...]:
+        """The steps columns' header words whose first step ``text`` says is done: the asker holds
+        what it gives (「手里一堆 stETH」) or runs their own validator."""
+        return tuple(dict.fromkeys(w for pattern, words in self.audience_has if pattern.search(text) for w in words))
 
     @staticmethod
     def words_of(table: list[tuple[re.Pattern[str], tuple[str, ...]]], text: str) -> list[str]:

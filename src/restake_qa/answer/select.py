@@ -393,6 +393,7 @@ class Selector:
             column = units[0].column
             # the column the question names, or the one for who asks (「完全不想 run node」: beginners)
             said = set(self.result.evidence.get("content_tokens", []))
+            named = [j for j, h in enumerate(headers) if header_words(h, tools) & said]
             said |= set(tools.lexical_tokens(" ".join(self.analysis.audience)))
             asked = [j for j, h in enumerate(headers) if header_words(h, tools) & said]
             table = [u for g_kind, g in self.groups if g_kind == "steps" and g[0].key == units[0].key for u in g]
@@ -406,6 +407,11 @@ class Selector:
                     asked = [ordered[0]]
             steps = sorted(units, key=lambda u: u.order)
             if len(asked) == 1 and asked[0] == column:
+                # the column chosen for who asks, who has done its first step (「手里一堆 stETH」: its LSTs);
+                # a column the question names is given whole (「進階路線列給我」)
+                done = set(tools.lexical_tokens(" ".join(self.analysis.first_done)))
+                if column not in named and header_words(headers[column], tools) & done and len(steps) >= 2:
+                    steps = steps[1:]
                 return Selection(self._still_to_do(steps), layout="steps", column=clean(headers[column]))
             if len(asked) == 1:
                 continue
