@@ -267,6 +267,12 @@ def test_english_adverbs_and_past_participles_are_not_nouns(analyzer):
     assert not words["ideally"].noun and not words["swapped"].noun and words["talk"].noun
 
 
+def test_an_emoticon_in_letters_ends_a_clause(analyzer):
+    # 「午休偷看一下XD」 says when the asker reads, not what they ask: its words are no focus of the question
+    focus = {f.text: f for f in analyzer.analyze("午休偷看一下XD 請問 restaking 到底是什麼？").focus}
+    assert not focus["午休"].in_question and focus["restaking"].in_question
+
+
 def test_news_told_before_a_confirmation_question_is_live_data(analyzer):
     # the asking clause only asks "is it true?"; what it asks about is the clause before it
     assert analyzer.analyze("聽說 EigenLayer 最近被駭了，是真的嗎？").unanswerable == "live_data"

@@ -24,23 +24,13 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
+from . import clauses as clause_rules
 from .memo import Memo
 from .question_patterns import QuestionPatterns
 from .spelling import misspelt_common_word
 from .text import CJK, TextTools, detect_language, jieba_pos_tokenizer
 
 _LATIN_WORD = re.compile(r"(?<![a-z0-9])[a-z][a-z0-9]*(?:[.'’+-][a-z0-9]+)*", re.IGNORECASE)
-#: Emoji end what was said like a full stop (「…看懵了😵 这三个缩写是啥？」).
-_EMOJI = "\U0001f300-\U0001faff\u2600-\u27bf"
-_CLAUSE = re.compile(
-    r"[，,。；;！!？?\n…]+|(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])|\s+-\s+|(?<!vs)(?<!etc)(?<!e\.g)\.\s+"
-    # a label before a colon (「記者核稿：」, "DAO treasury q:"; not a time or a link), emoji
-    r"|\s*(?<!\d):(?!\d|//)\s*|\s*[" + _EMOJI + r"]+[\ufe0f\u200d" + _EMOJI + r"]*\s*"
-)
-#: What ends a sentence (the clauses of one sentence are read together: see _asking).
-_SENTENCE_END = re.compile(r"[。.!！?？\n" + _EMOJI + r"]")
-#: A clause before a colon labels what follows (「記者核稿：」, "sanity check for my notes:"): it never asks.
-_LABEL = re.compile(r"^\s*:")
 #: English words that are not nouns by their ending (ideally, swapped): a Latin word has no
 #: part-of-speech tag, so every other one counts as a noun.
 _NOT_A_NOUN = re.compile(r"[a-z]{3,}(ly|ed)$")
@@ -64,6 +54,11 @@ _POINTS_BACK = re.compile(
 #: A clause that asks without saying what for: a question mark, a particle, "what is it called"
 #: (「那個角色叫什麼」 — a name, the page's or a section's, not a definition).
 _QUESTION_END = re.compile(r"[?？]|[嗎吗呢嘛吧]\s*$|叫做?(什[么麼]|甚[么麼]|啥)\s*$")
+#: An asking clause that only asks to confirm what was said before it (「是真的嗎」, "true?").
+_CONFIRMS = re.compile(
+    r"真的|真假|[对對]吗|[对對]不[对對]|是吗|属实|靠谱|\btrue\b|\bright\b|\bconfirm|\blegit\b|\breal\b|\baccurate\b|\bcorrect\b"
+)
+_INTERROGATIVE = re.compile(r"啥|什[么麽]|甚[么麽]|多少|几|哪|谁|\bhow (much|many)\b|\bwhat\b")
 _SPACES = re.compile(r"[^\S\n]+")
 _LINE_BREAKS = re.compile(r"\s*\n\s*")
 
@@ -166,35 +161,6 @@ class QuestionAnalysis:
         return ""
 
 
-def _clauses(norm: str, original: str) -> list[tuple[str, str]]:
-    """The clauses of ``norm`` (stripped), each with the same stretch of ``original``."""
-    out, start = [], 0
-    for m in [*_CLAUSE.finditer(norm), None]:
-        end = m.start() if m else len(norm)
-        piece = norm[start:end]
-        lead = len(piece) - len(piece.lstrip())
-        if piece.strip():
-            a, b = start + lead, start + lead + len(piece.strip())
-            out.append((norm[a:b], original[a:b]))
-        if m:
-            start = m.end()
-    return out
-
-
-def _labels(separators: list[str]) -> list[bool]:
-    """Which clauses are a label: everything before a colon back to the sentence's start or the
-    colon before it (「做保險核保的，習慣先看最壞情況：」; 「問題：…預期：…」 has two)."""
-    labels, pending = [False] * len(separators), []
-    for k, separator in enumerate(separators):
-        pending.append(k)
-        if _LABEL.match(separator):
-            for j in pending:
-                labels[j] = True
-        if _LABEL.match(separator) or _SENTENCE_END.search(separator):
-            pending = []
-    return labels
-
-
 def normalize_question(text: str) -> str:
     """Full-width Latin letters, digits and punctuation to ASCII (ＲＩＳＫ → RISK), spaces
     collapsed — a line break stays one (a ticket's 「問題：…」 and 「預期：…」 lines are apart). CJK
@@ -234,16 +200,20 @@ class QuestionAnalyzer:
         family = "en" if language == "en" else "zh"
         # clauses of the matching form, with the same stretch of the original (same offsets:
         # NFKC'd text and its Simplified form have the same length) to see capitals
-        pairs = _clauses(norm, text if len(text) == len(norm) else norm)
+        pairs = clause_rules.split(norm, text if len(text) == len(norm) else norm)
         clauses = [c for c, _ in pairs]
         intent, rule = self.patterns.intent_of(norm, family)
-        sentence_of, separators = self._sentences(norm, clauses)
-        labels = _labels(separators)
+        sentence_of, separators = clause_rules.sentences(norm, clauses)
+        labels = clause_rules.labels(separators)
         asking = self._asking(clauses, sentence_of, separators, labels, family) or clauses
         focus = tuple(self._focus(pairs, set(asking), family, sentence_of, labels))
         # 「聽說 EigenLayer 最近被駭了，是真的嗎？」: the asking clause only asks for confirmation,
         # what it confirms is said before it
-        live_clauses = asking if any(t.in_question and t.content for t in focus) else clauses
+        # (「最近看到新聞說再質押很火，它到底是什麼？」 asks what the subject is, not about the news)
+        defines = intent == "definition" and not any(_CONFIRMS.search(c) for c in asking)
+        live_clauses = asking if any(t.in_question and t.content for t in focus) or defines else clauses
+        # …and a clause holding a question word asks too (「今天 ETH 啥价格，现在上车还来得及吗」)
+        live_clauses = [c for c in clauses if c in live_clauses or _INTERROGATIVE.search(c)]
         return QuestionAnalysis(
             question=question,
             text=text,
@@ -272,19 +242,6 @@ class QuestionAnalyzer:
                 sorted({sentence_of[k] for k, sep in enumerate(separators) if re.search("[?？]", sep)})
             ),
         )
-
-    @staticmethod
-    def _sentences(norm: str, clauses: list[str]) -> tuple[list[int], list[str]]:
-        """Which sentence each clause is in, and the punctuation after each."""
-        sentence_of, separators, sentence, at = [], [], 0, 0
-        for clause in clauses:
-            at = norm.find(clause, at) + len(clause)
-            after = _CLAUSE.match(norm, at)
-            separators.append(after.group(0) if after else "")
-            sentence_of.append(sentence)
-            if _SENTENCE_END.search(separators[-1]):
-                sentence += 1
-        return sentence_of, separators
 
     def _asking(
         self, clauses: list[str], sentence_of: list[int], separators: list[str], labels: list[bool], family: str

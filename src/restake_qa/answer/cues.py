@@ -44,7 +44,7 @@ KINDS = re.compile(
 )
 #: Asking how to begin, for steps, a path or a checklist: a steps column in order.
 STEPS = re.compile(
-    r"步驟|步骤|第一步|流程|路線|路线|steps?\b|first thing|checklist|\bpath\b|how (do|can|to|should) i (start|begin|get started|restake)|怎麼開始|怎么开始|咋开始|開始|开始|入門|入门|上手|最簡單|最简单|懶人|懒人|get started|simplest|easiest|laziest|most lazy|最 ?lazy|\bstart(ing)? (restaking|to restake)|get into restaking"
+    r"步驟|步骤|第一步|流程|路線|路线|(?<!extra )steps?\b|first thing|checklist|\bpath\b|how (do|can|to|should) i (start|begin|get started|restake)|怎麼開始|怎么开始|咋开始|開始|开始|入門|入门|上手|最簡單|最简单|懶人|懒人|get started|simplest|easiest|laziest|most lazy|最 ?lazy|\bstart(ing)? (restaking|to restake)|get into restaking"
 )
 #: The asker has done part of it and asks what comes next (「拿到 stETH 了，接下來要怎麼再質押？」).
 NEXT = re.compile(r"接下來|接下来|下一步|然後呢|然后呢|之後呢|之后呢|\bnext\b|\bthen what\b|\bafter that\b")
