@@ -31,9 +31,9 @@ from .spelling import misspelt_common_word
 from .text import CJK, TextTools, detect_language, jieba_pos_tokenizer
 
 _LATIN_WORD = re.compile(r"(?<![a-z0-9])[a-z][a-z0-9]*(?:[.'’+-][a-z0-9]+)*", re.IGNORECASE)
-#: English words that are not nouns by their ending (ideally, swapped): a Latin word has no
+#: English words that are not nouns by their ending (ideally, swapped, coughing up): a Latin word has no
 #: part-of-speech tag, so every other one counts as a noun.
-_NOT_A_NOUN = re.compile(r"[a-z]{3,}(ly|ed)$")
+_NOT_A_NOUN = re.compile(r"[a-z]{3,}(ly|ed|ing)$")
 #: A Chinese "word" a passive or disposal marker ends is jieba cutting a phrase wrong (出包被罰沒 →
 #: 出 / 包被 / 罰沒): no noun ends in 被, 把 or 給.
 _MISCUT = re.compile(r"^[\u4e00-\u9fff]+[被把给]$")
