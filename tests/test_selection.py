@@ -263,3 +263,13 @@ def test_an_english_name_in_a_simplified_question_names_the_simplified_pages_row
     # "operator" is 營運者 to the glossary and 运营商 on the Simplified page's table
     answer = compose(retriever, "operator是干嘛的？")
     assert answer.items[0].text.startswith("运营商："), [i.text for i in answer.items]
+
+
+def test_a_quoted_part_of_a_title_points_at_its_section(retriever):
+    # 「如何運作」 is part of one title only (「再質押如何運作？」): the data-model words around it
+    # (資料, 表) would otherwise reach the reading list's dashboard
+    quoted = retriever.search("做資料庫設計，頁面“如何運作”那張表一共有幾種實體？要建幾張資料表")
+    assert quoted.hits[0].anchor == "how-does-restaking-work" and quoted.hits[0].scores.heading == 1.0
+    # a quotation in several titles (「再質押」) points at none of them
+    several = retriever.search("「再質押」這個詞在頁面上出現在哪")
+    assert all(h.scores.heading < 1.0 for h in several.hits)

@@ -33,6 +33,7 @@ else the question is refused. Its evidence is part of the result.
 
 from __future__ import annotations
 
+import re
 import math
 import time
 from typing import Any
@@ -55,6 +56,15 @@ from .text import TextTools, detect_language
 from .units import Unit, UnitIndex
 
 __all__ = ["FEATURES", "REFUSAL_INPUTS", "ChunkHit", "Hit", "Retrieval", "Retriever", "Scores", "relative"]
+
+#: A stretch of the question in quotation marks (「…」, “…”, '…').
+_QUOTED = re.compile(r"[「『“\"'‘]([^「」『』“”\"'‘’]{2,30})[」』”\"'’]")
+
+
+def _title_form(tools: TextTools, text: str) -> str:
+    """``text`` as titles are compared: Simplified, lower case, without spaces or punctuation."""
+    return re.sub(r"[\s?？!！.,，。:：]", "", tools.to_simplified(text).lower())
+
 
 FEATURES = ("dense", "sentence", "anchor", "lexical", "heading", "intent", "substance")
 #: How a section's language versions combine into its score (the ``version_scoring`` setting).
@@ -163,6 +173,19 @@ class Retriever:
         for key, tokens in headings.items():
             for tok in tokens:
                 self._sections_with.setdefault(tok, []).append(key)
+        self._titles = {s.key: _title_form(tools, s.title) for s in index.sections}
+
+    def _quoted_title(self, question: str) -> list[str]:
+        """The sections (every version) whose title holds what the question quotes, when only one
+        section's does: 「“如何运作”那张表」 points at 「再质押是如何运作的？」."""
+        for m in _QUOTED.finditer(question):
+            span = _title_form(self.tools, m.group(1))
+            if len(span) < (4 if span.isascii() else 2):
+                continue
+            keys = [key for key, title in self._titles.items() if span in title]
+            if len({self.index.section_by_key[key].group for key in keys}) == 1:
+                return keys
+        return []
 
     # what answer composition reads --------------------------------------------------------
     def section(self, key: str) -> Section:
@@ -268,6 +291,8 @@ class Retriever:
         for tok in content:
             for key in self._sections_with.get(tok, ()):
                 heading_score[key] = heading_score.get(key, 0.0) + self._heading_idf[tok] / heading_mass
+        for key in self._quoted_title(question):  # (「頁面“如何运作”那張表」 names its section)
+            heading_score[key] = 1.0
         timings["lexical"] = (time.perf_counter() - t) * 1000
 
         t = time.perf_counter()
