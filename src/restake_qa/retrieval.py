@@ -33,8 +33,8 @@ else the question is refused. Its evidence is part of the result.
 
 from __future__ import annotations
 
-import re
 import math
+import re
 import time
 from typing import Any
 
