@@ -250,6 +250,9 @@ def test_who_asks_and_what_they_write_are_not_focus_terms(analyzer):
         ("how do re-stakers pick an operator", "how do restakers pick"),
         ("is restacking risky", "is restaking risky"),
         ("what is eigen layer", "what is EigenLayer"),
+        # restaking by a half-remembered name
+        ("我個女話「再抵押」嘅風險大過普通 stake", "「再質押」嘅風險"),
+        ("最近群里都在聊“二次质押”，这玩意儿是啥", "“再质押”"),
         # 在 meaning "in, at" stays: 正在, 現在, 在…前 / 中
         ("我的 ETH 正在質押中，可以再質押嗎", "正在質押中"),
         ("現在質押還來得及嗎", "現在質押"),
