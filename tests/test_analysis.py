@@ -481,6 +481,18 @@ def test_a_rare_word_that_is_no_name_does_not_refuse_a_question_that_matches_the
     assert exchange.refused and exchange.evidence["uncovered"] == ["幣安"], exchange.evidence
 
 
+def test_an_everyday_word_does_not_refuse_a_question_about_what_the_page_says(retriever):
+    # 路徑 is rare and not on the page; the question asks what the page's thinking is
+    page = retriever.search("我們在做一鍵再質押的產品，用戶沒節點。按頁面的思路，用戶路徑應該怎麼設計？")
+    assert not page.refused, page.evidence
+    # asked without the page, the same word still counts against a weak match
+    plain = retriever.search("我們在做一鍵再質押的產品，用戶沒節點。用戶路徑應該怎麼設計？")
+    assert plain.refused and plain.evidence["uncovered"] == ["路徑"], plain.evidence
+    # and a name the page never uses refuses whatever the question says of the page
+    named = retriever.search("頁面有說幣安上面可以直接做 ETH 再質押嗎？")
+    assert named.refused and named.evidence["uncovered"] == ["幣安"], named.evidence
+
+
 def test_cantonese_function_words_and_words_about_the_asking_are_not_focus_terms(analyzer):
     # Hong Kong forums write Cantonese in Traditional characters: 係咩嚟㗎 asks, it names nothing
     focus = [f.text for f in analyzer.analyze("restake 係咩嚟㗎？同普通 stake 有咩分別").focus]

@@ -17,12 +17,20 @@ In order, a question is refused when:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .analysis import FocusTerm, QuestionAnalysis
 from .config import Settings
 from .coverage import Coverage
 
+#: A question asking what the page itself says (「頁面上怎麼定性的」, "per the page"): an everyday
+#: word the pages never use (年份, 用語, a flowchart) is how it asks, not a subject they lack; only
+#: names and words general language does not know still refuse it.
+ABOUT_THE_PAGE = re.compile(
+    r"頁面|页面|這頁|这页|本頁|本页|網頁|网页|官網|官网|ethereum\.org|\b(the|this) page\b|\bper the page\b",
+    re.IGNORECASE,
+)
 REASONS = ("not_a_question", "live_data", "prediction", "legal", "not_covered", "no_match")
 #: Words commoner than this (Zipf) say nothing against the page, even when it never uses them.
 WEAK_ZIPF = 5.0
@@ -106,14 +114,15 @@ def decide(
         # (Chinese nouns only: every Latin word counts as a noun, "figure", "roughly" too)
         strict += [t for t in asked if t not in strict and not t.latin and strictness(t, settings) in ("soft", "weak")]
     media = analysis.media
-    if confidence >= settings.focus_strict_margin or media:
+    about_page = bool(ABOUT_THE_PAGE.search(analysis.text))
+    if confidence >= settings.focus_strict_margin or media or about_page:
         # (「凭啥再质押能多拿一份奖励？天上不会掉馅饼吧」: 馅饼 is rare, but the rest is the page's
         # question; 「进阶那一节的视频嘉宾是谁」: a question about something to read or watch asks
         # about its author, guest or source in words the reading list does not use)
         strict = [t for t in strict if t.name or t.zipf == 0]
     if strict:
         return RefusalDecision("not_covered", tuple(t.written or t.text for t in strict), known)
-    soft = [t for t in asked if strictness(t, settings) == "soft" and not media]
+    soft = [t for t in asked if strictness(t, settings) == "soft" and not media and not about_page]
     if soft and confidence < settings.focus_soft_margin:
         return RefusalDecision("not_covered", tuple(t.written or t.text for t in soft), known)
     # (a question clause of scaffolding only — 「具體流程要怎麼走？」, 「那條路總共要走幾步？」: no noun — asks
