@@ -251,8 +251,8 @@ def test_who_asks_and_what_they_write_are_not_focus_terms(analyzer):
         ("is restacking risky", "is restaking risky"),
         ("what is eigen layer", "what is EigenLayer"),
         # Taiwanese chat writing and Hong Kong lazy spellings
-        ("再質押到底4蝦米東西？可以講白話一點ㄇ", "再質押到底是什麼東西？可以講白話一點嗎"),
-        ("偶幫兒子問ㄉ：醬子他要怎麼開始", "我幫兒子問的：這樣子他要怎麼開始"),
+        ("再質押到底4蝦米東西？可以講白話一點ㄇ", "再質押到底是什麼東西?可以講白話一點嗎"),
+        ("偶幫兒子問ㄉ：醬子他要怎麼開始", "我幫兒子問的:這樣子他要怎麼開始"),
         ("Symbiotic 係咩黎？", "Symbiotic 係咩嚟"),
         ("偶爾會看到 restake", "偶爾會看到"),
         # restaking by a half-remembered name
