@@ -344,7 +344,11 @@ class Selector:
             content = [
                 t for t in self.result.evidence.get("content_tokens", []) if all(t not in h for h in norm_headers)
             ]
-            about = [u for u in units if any(t in self.retriever.unit_tokens(u) for t in content)]
+            # the rows holding the rarest words asked about (ETH is in most rows; 提款 in one)
+            held = {
+                id(u): sum(self.retriever.idf(t) for t in content if t in self.retriever.unit_tokens(u)) for u in units
+            }
+            about = [u for u in units if held[id(u)] > 0 and held[id(u)] >= max(held.values()) - 1e-9]
             rows = about if 0 < len(about) < len(units) else (aspect if self.analysis.intent == "yes_no" else units)
             if self.analysis.intent == "yes_no":
                 return Selection(sorted(rows, key=lambda u: -self.score(u))[:2])
