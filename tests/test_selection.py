@@ -42,7 +42,12 @@ def test_a_comparison_about_something_beside_the_comparison_table_quotes_that_th
     assert software.layout != "table" and "软件" in software.items[0].text
     # the plain comparison still gets the table, and a risk question its risk row
     plain = compose(retriever, "再質押跟一般質押最大的差別到底在哪？")
-    assert plain.layout == "table" and len(plain.items) == 5
+    # …without the row both sides say alike (「無最低 ETH 限制」 twice): it is no difference
+    assert plain.layout == "table" and len(plain.items) == 4
+    assert all(len(set(item.cells)) == 2 for item in plain.items), [i.cells for i in plain.items]
+    # asked what they share, that row is what answers
+    alike = compose(retriever, "staking vs restaking table: which lines are the same on both sides?")
+    assert any(len(set(item.cells)) == 1 for item in alike.items), [i.cells for i in alike.items]
     risk = compose(retriever, "再質押是不是比質押風險高？")
     assert "風險" in risk.items[0].text
 

@@ -55,6 +55,8 @@ NO_VIDEO = re.compile(
 )
 #: Intents whose answer is the named row itself (what or who it is, which ones there are).
 ABOUT_ITSELF = frozenset({"definition", "who", "list", "comparison"})
+#: Asking what two things share (「哪些一樣」, "which lines are the same"), not how they differ.
+ALIKE = re.compile(r"一樣|一样|相同|共同|共通|都有|\bsame\b|\bshared?\b|\balike\b|\bin common\b")
 #: Asking what an abbreviation stands for: the unit that spells the name out.
 FULL_NAME = re.compile(r"全名|全稱|全称|縮寫|缩写|stand for|full name|abbreviat")
 #: Asking how the parties find each other (「AVS 是怎麼找到營運者的」, "how would an AVS find operators"):

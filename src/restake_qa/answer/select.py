@@ -23,39 +23,26 @@ import numpy as np
 
 from ..alignment import READABLE
 from ..analysis import QuestionAnalysis
-from ..errors import ConfigError
 from ..retrieval import Hit, Retrieval, Retriever, relative
 from ..units import Unit
-from .cues import ABOUT_ITSELF, CUES, FINDING, FULL_NAME, KINDS, MATCHMAKING, NEXT, NO_VIDEO, PLURAL, STEPS, VIDEO
+from .cues import (
+    ABOUT_ITSELF,
+    ALIKE,
+    CUES,
+    FINDING,
+    FULL_NAME,
+    KINDS,
+    MATCHMAKING,
+    NEXT,
+    NO_VIDEO,
+    PLURAL,
+    STEPS,
+    VIDEO,
+)
 from .labels import clean, header_words, item_named, label_in, mentioned
 from .neighbours import caption, with_antecedents
+from .weights import UNIT_FEATURES, parse_unit_weights
 
-#: What a candidate unit's score is made of: the model's similarity to the question (relative
-#: to the best unit), the question's words it holds (relative, absolute), whether it is the row
-#: the question names or holds a focus term, its section's retrieval score and rank, whether
-#: the section's heading asks the same kind of question, the intent's cue words, whether it
-#: opens its section, and its kind. The weights are the ``answer_unit_weights`` setting.
-UNIT_FEATURES = (
-    "dense",
-    "lexical",
-    "lexical_abs",
-    "label",
-    "label_aside",
-    "text",
-    "fused",
-    "rank0",
-    "rank1",
-    "heading",
-    "title",
-    "cue",
-    "find",
-    "first",
-    "row",
-    "step",
-    "item",
-    "alert",
-    "video",
-)
 #: A unit joins the best one when it scores within this of it (any section), or continues it.
 FOLLOW_MARGIN, CONTINUE_MARGIN = 1.0, 1.5
 MAX_TEXT_ITEMS, MAX_LIST_ITEMS = 3, 8
@@ -327,6 +314,7 @@ class Selector:
         return Selection(units, layout="list", compact=len(units) > 3)
 
     def _comparison(self) -> Selection | None:
+        tools = self.retriever.tools
         named = [u for i, u in enumerate(self.units) if self.label_hit[i] and u.kind in ("row", "item")]
         if len(named) >= 2 and self.analysis.intent == "comparison":
             return Selection(named[:2])
@@ -352,6 +340,9 @@ class Selector:
             rows = about if 0 < len(about) < len(units) else (aspect if self.analysis.intent == "yes_no" else units)
             if self.analysis.intent == "yes_no":
                 return Selection(sorted(rows, key=lambda u: -self.score(u))[:2])
+            if rows is units and not ALIKE.search(self.analysis.text.lower()):
+                # what differs: not the rows both sides say alike (「無最低 ETH 限制」 twice)
+                rows = [u for u in units if len({tools.normalize(c) for c in u.cells if c}) > 1] or units
             return Selection(rows, layout="table", headers=headers, sides=tuple(headers), rows=[[u] for u in rows])
         return None
 
@@ -437,17 +428,3 @@ class Selector:
         shared = frozenset.intersection(*tokens)
         done = [i for i, t in enumerate(tokens) if t - shared]
         return steps[done[-1] + 1 :] if done and done[-1] + 1 < len(steps) else steps
-
-
-def parse_unit_weights(text: str) -> dict[str, float]:
-    """``"dense=0.4 lexical=0.35 …"`` → weights of :data:`UNIT_FEATURES` (missing ones are 0)."""
-    weights: dict[str, float] = {}
-    for part in text.split():
-        name, _, value = part.partition("=")
-        if name not in UNIT_FEATURES:
-            raise ConfigError(f"answer_unit_weights: {name!r} is not one of {', '.join(UNIT_FEATURES)}")
-        try:
-            weights[name] = float(value)
-        except ValueError:
-            raise ConfigError(f"answer_unit_weights: {value!r} in {part!r} is not a number") from None
-    return weights

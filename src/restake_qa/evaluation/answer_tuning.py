@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..answer.select import UNIT_FEATURES, Selector
+from ..answer.select import Selector
+from ..answer.weights import UNIT_FEATURES
 from ..retrieval import Retriever
 from .answers import AnswerCase, FactMatcher
 
