@@ -287,6 +287,28 @@ def test_an_emoticon_in_letters_ends_a_clause(analyzer):
     assert not focus["通勤"].in_question and focus["restaking"].in_question
 
 
+def test_an_abbreviation_the_question_explains_is_no_focus_term(analyzer):
+    for question, made_up in (
+        ("為了打字方便，下面 EL = EigenLayer。EL 是哪一年提出再質押概念的？", "el"),
+        ("以下我把「透過第三方平台質押的人」簡稱 TPR。TPR 在頁面上正式叫什麼？", "tpr"),
+        ("using NR = native restaker: can an NR hand their staked ETH to an operator?", "nr"),
+        ('Let\'s call the short explainer video at the top "the 7MV". How long is the 7MV?', "mv"),
+    ):
+        assert made_up not in {f.text for f in analyzer.analyze(question).focus}, question
+    # an abbreviation used without explaining it still is one
+    assert "tpr" in {f.text for f in analyzer.analyze("TPR 在頁面上正式叫什麼？").focus}
+
+
+def test_taglish_and_malay_everyday_words_are_not_focus_terms(analyzer):
+    focus = {f.text for f in analyzer.analyze("Sino po ba nagbibigay ng LST? Si EigenLayer po ba o iba?").focus}
+    assert not focus & {"po", "ba", "ng", "sino", "nagbibigay"} and "lst" in focus, focus
+    # a Tagalog verb prefix before an English verb: the verb is what it says
+    assert "restake" in {f.text for f in analyzer.analyze("Totoo ba na mawawala ang rewards ko pag nag-restake?").focus}
+    # …but not a regulator in capitals, nor Cantonese's "po" (post) in a Chinese question
+    assert "mas" in {f.text for f in analyzer.analyze("Is restaking allowed in Singapore? Does MAS regulate it?").focus}
+    assert "po" in {f.text for f in analyzer.analyze("V 神呢排喺 X 度有冇再講 restake？佢最近 po 咗啲咩？").focus}
+
+
 def test_news_told_before_a_confirmation_question_is_live_data(analyzer):
     # the asking clause only asks "is it true?"; what it asks about is the clause before it
     assert analyzer.analyze("聽說 EigenLayer 最近被駭了，是真的嗎？").unanswerable == "live_data"

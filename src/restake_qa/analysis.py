@@ -58,6 +58,17 @@ _QUESTION_END = re.compile(r"[?？]|[嗎吗呢嘛吧]\s*$|叫做?(什[么麼]|�
 _CONFIRMS = re.compile(
     r"真的|真假|[对對]吗|[对對]不[对對]|是吗|属实|靠谱|\btrue\b|\bright\b|\bconfirm|\blegit\b|\breal\b|\baccurate\b|\bcorrect\b"
 )
+#: An abbreviation the question makes up and explains: "EL = EigenLayer", "let's call it 'the 7MV'",
+#: 「以下簡稱 TPR」 (matched in the lower-cased Simplified form).
+_DEFINED = re.compile(
+    r"\b(?P<a>[a-z][a-z0-9]{0,7})\s*(?:=|＝|:=)\s*[^\s=?？]"
+    r"|(?:简称|称为|叫做|\bdefine)\s*[「“\"']?(?P<b>[a-z0-9]{1,8})\b"
+    r"|\bcall(?:ed|ing)?\b[^.?!「“\"]{0,40}[「“\"'](?:the )?(?P<c>[a-z0-9]{1,8})\b"
+)
+#: Tagalog's verb prefixes before an English verb (Taglish 「nag-restake」, 「mag-setup」).
+_TAGALOG_PREFIX = re.compile(r"^(?:nag|mag|pag|ipag|mang|maki|naka)-(?=[a-z]{3})")
+#: Languages whose everyday words askers mix into English (Taglish 「po」, Malaysian 「boleh」).
+MIXED_IN = ("fil", "ms", "id")
 _INTERROGATIVE = re.compile(r"啥|什[么麽]|甚[么麽]|多少|几|哪|谁|\bhow (much|many)\b|\bwhat\b")
 _SPACES = re.compile(r"[^\S\n]+")
 _LINE_BREAKS = re.compile(r"\s*\n\s*")
@@ -295,6 +306,8 @@ class QuestionAnalyzer:
         out: dict[str, FocusTerm] = {}
         capitals = [c.isupper() for _, original in clauses for c in original if c.isascii() and c.isalpha()]
         shouting = len(capitals) >= 12 and sum(capitals) > 0.7 * len(capitals)  # "WHO DECIDES HOW MUCH…"
+        # abbreviations the question makes up and explains ("EL = EigenLayer", 「簡稱 TPR」)
+        defined = {m.group("a") or m.group("b") or m.group("c") for c, _ in clauses for m in _DEFINED.finditer(c)}
         for k, (clause, original) in enumerate(clauses):
             spans = self._pattern_spans(clause, family)
             likened = [m.span("other") for p in self.patterns.likeness for m in p.finditer(clause)]
@@ -315,11 +328,23 @@ class QuestionAnalyzer:
                     word, start = word[1:], start + 1  # 係扣: jieba glued a Cantonese 係 to the next word
                     if len(word) < 2:
                         continue
+                if latin and (tagalog := _TAGALOG_PREFIX.match(word)):
+                    word, start = word[tagalog.end() :], start + tagalog.end()  # nag-restake: restake
                 if latin and (len(word) < 2 or not _LATIN_WORD.fullmatch(word) or word in self.patterns.fillers):
+                    continue
+                if latin and any(d == word or d.endswith(word) for d in defined):
                     continue
                 z = zipf(word, "en" if latin else "zh")
                 if latin and z < 3.0 and original[start : start + len(word)].islower() and misspelt_common_word(word):
                     continue  # wich, waht: an everyday word misspelt
+                if (
+                    latin
+                    and family == "en"
+                    and z < 4.5
+                    and not original[start : start + len(word)].isupper()  # MAS, Singapore's regulator
+                    and max(zipf(word, m) for m in MIXED_IN) >= max(4.5, z + 1.5)
+                ):
+                    continue  # po, naman, boleh: Taglish, Malaysian and Indonesian English's everyday words
                 if (latin and z >= 5.5) or (not latin and (z >= 5.8 or (len(word) == 1 and z >= 4.0))):
                     continue  # function words: the, is, 的, 是, 我
                 if not latin and tag not in NOUN_TAGS and z >= 4.0 and word not in self.tools.names:
