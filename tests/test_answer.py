@@ -107,10 +107,11 @@ def test_follow_ups_use_the_conversation(retriever):
     assert risks.resolved_question and "再質押" in risks.resolved_question
     # asked after another question or on its own, the risks are the page's whole list of them
     assert risks.layout == "list" and len(risks.items) == 4, [i.text for i in risks.items]
-    # "and how do I start?" after saying one runs a validator: the advanced steps
+    # "and how do I start?" after saying one runs a validator: the advanced steps, after the
+    # first (staking as a validator), which that asker has done
     solo = [{"question": "I run my own validator at home (32 ETH, solo). Can I restake it?", "answer": ""}]
     start = compose(retriever, "and how do I start?", history=solo)
-    assert start.items[0].text.startswith("1. Stake your ETH as a validator"), [i.text for i in start.items]
+    assert start.items[0].text.startswith("2. Compare restaking services"), [i.text for i in start.items]
     wait = compose(retriever, "它要等多久？", history=history)
     assert not wait.refused
     assert any("解綁定期" in c.snippet for c in wait.citations), [c.snippet for c in wait.citations]
