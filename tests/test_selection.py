@@ -278,3 +278,13 @@ def test_a_quoted_part_of_a_title_points_at_its_section(retriever):
     # a quotation in several titles (「再質押」) points at none of them
     several = retriever.search("「再質押」這個詞在頁面上出現在哪")
     assert all(h.scores.heading < 1.0 for h in several.hits)
+
+
+def test_a_request_to_list_a_kind_gets_its_instances(retriever):
+    # 列举 (OpenCC writes 列舉 as 枚举, so the Simplified word needs its own pattern) asks for a
+    # list; 「提及的再质押平台」 names the kind the page's platform cards are of
+    answer = compose(retriever, "请列举该页面中提及的再质押平台名称。")
+    assert answer.layout == "list", [i.text for i in answer.items]
+    assert [i.text.split("（")[0] for i in answer.items] == ["EigenLayer", "Symbiotic"]
+    risks = compose(retriever, "Please tell me all the risks of restaking, and which risk is the most high one?")
+    assert risks.layout == "list" and len(risks.items) == 4, [i.text for i in risks.items]

@@ -23,7 +23,24 @@ def label_in(label: str, question: str) -> bool:
 
 
 _CATEGORY = re.compile(r"^(?P<name>[^（(]+)[（(](?P<kind>[^）)]+)[）)]$")
-_WHICH = ("哪些", "哪幾個", "哪几个", "哪個", "哪个", "什麼", "什么", "有啥", "which", "what")
+_WHICH = (
+    "哪些",
+    "哪幾個",
+    "哪几个",
+    "哪個",
+    "哪个",
+    "什麼",
+    "什么",
+    "有啥",
+    "提到的",
+    "提及的",
+    "列出",
+    "列舉",
+    "列举",
+    "所有",
+    "which",
+    "what",
+)
 
 
 def item_named(label: str, question: str) -> bool:
