@@ -221,3 +221,15 @@ def test_every_refusal_with_suggested_sections_introduces_them_and_a_greeting_is
         answer = compose(retriever, question)
         assert answer.refused and answer.message == GREETING[language] and not answer.suggestions, question
     assert not compose(retriever, "hi, what is restaking?").refused
+
+
+def test_a_follow_up_in_chat_spelling_and_a_minimum_asked_as_how_many(retriever):
+    # 「那風險ㄋ」 is 「那風險呢」 written with the zhuyin letter: it carries the topic on, and
+    # money that 「不見」 (vanishes) is what the slashing row says can happen
+    history = [{"question": "這個再質押到底是什麼東西", "answer": ""}]
+    risks = compose(retriever, "那風險ㄋ 錢會不會不見", history=history)
+    assert risks.resolved_question and risks.resolved_question.startswith("再質押"), risks.resolved_question
+    assert any("罰沒" in i.text for i in risks.items), [i.text for i in risks.items]
+    # "how many ETH do I need" asks for the minimum, which the page says there is none of
+    least = compose(retriever, "我钱不多 是不是要投够多少个ETH才能玩？")
+    assert "无最低 ETH 限制" in least.items[0].text, [i.text for i in least.items]

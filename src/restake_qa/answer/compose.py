@@ -24,7 +24,10 @@ def compose(
     questions — decides the script of a question written alike in both (「那收益有多少？」)."""
     tools = retriever.tools
     preferred = conversation_language(history or [], tools) or language
-    resolved = resolve_question(question, history or [], tools)
+    # a follow-up read as its slips and chat spellings say (「那風險ㄋ」 is 「那風險呢」)
+    respelled = retriever.analyzer.patterns.respell(question)
+    resolved = resolve_question(respelled, history or [], tools)
+    resolved = question if resolved == respelled else resolved
     result = retriever.search(resolved, top_k=top_k, language=preferred)
     language = result.language if resolved == question else detect_language(question, tools, preferred)
     analysis = result.analysis
