@@ -114,7 +114,7 @@ class Settings:
     answer_sections: int = _setting(2, "Most sections an answer may quote from.")
     answer_unit_weights: str = _setting(
         "dense=2.358 lexical=2.242 lexical_abs=0.829 label=1.204 label_aside=-0.109 text=0.548 fused=0.549 rank0=1.082 rank1=0.401 heading=-0.026 title=0.587 cue=0.666 find=0.995 first=-0.089 row=-0.262 step=0.237 item=-0.018 alert=-0.254 video=-0.609",
-        "Weights of an answer unit's features (see answer/select.py); `restake-qa eval --tune` fits them on the answer question set.",
+        "Weights of an answer unit's features (see answer/weights.py); `restake-qa eval --tune` fits them on the answer question set.",
     )
     # service
     host: str = _setting("127.0.0.1", "Address `restake-qa serve` listens on.")
