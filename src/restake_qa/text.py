@@ -40,7 +40,9 @@ SENTENCE_END = re.compile(f'[{re.escape(STOPS)}]+[{re.escape(CLOSERS)}]*|(?<=[A-
 
 CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN = re.compile(r"[a-z0-9]")
-_PROTECTED = re.compile(r"https?://\S+|[A-Za-z0-9][A-Za-z0-9'’._%+-]*[A-Za-z0-9%]|[A-Za-z0-9]")
+_PROTECTED = re.compile(
+    r"https?://[^\s\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]+|[A-Za-z0-9][A-Za-z0-9'’._%+-]*[A-Za-z0-9%]|[A-Za-z0-9]"
+)
 
 # Words that carry no topic: question scaffolding in both scripts and English.
 STOPWORDS = frozenset(
