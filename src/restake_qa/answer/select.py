@@ -256,15 +256,9 @@ class Selector:
         best_group: tuple[float, str, list[Unit]] | None = None
         top_hit = self.hit_of[max(self.units, key=self.score).key]
         groups = self.groups
-        # a table of the things the question names (its first column is 「風險」 / "Risks")
-        names_items = {
-            id(units): kind == "labels" and self._norm_headers(units)[0] in self.question_norm for kind, units in groups
-        }
+        # a table or list of the things the question names (see _names_its_items)
+        names_items = {id(units): self._names_its_items(kind, units) for kind, units in groups}
         # a list where the best quotation is (its section or what continues it) comes first
-        # a list whose every item is of the kind asked for (「EigenLayer (再質押平台)」, 「Symbiotic (再質押平台)」)
-        for kind, units in groups:
-            instances = kind == "items" and all(self.label_hit[self._index(u)] for u in units)
-            names_items[id(units)] = names_items[id(units)] or (instances and self.analysis.intent == "list")
         groups = [g for g in groups if self.hit_of[g[1][0].key] is top_hit or names_items[id(g[1])]] or groups
         for kind, units in groups:
             if kind == "steps":
@@ -312,6 +306,13 @@ class Selector:
         if self.analysis.intent == "how_to" and intro:
             return Selection([intro[0], *units], layout="list", compact=True)
         return Selection(units, layout="list", compact=len(units) > 3)
+
+    def _names_its_items(self, kind: str, units: list[Unit]) -> bool:
+        """Whether the question names what a table's or list's items are: its first column (「風險」
+        / "Risks"), or — asking for a list — the kind every item is of (「EigenLayer (再質押平台)」)."""
+        if kind == "labels":
+            return self._norm_headers(units)[0] in self.question_norm
+        return kind == "items" and self.analysis.intent == "list" and all(self.label_hit[self._index(u)] for u in units)
 
     def _comparison(self) -> Selection | None:
         tools = self.retriever.tools
